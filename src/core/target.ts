@@ -1,0 +1,37 @@
+/**
+ * A target is one named database dbward watches: its URL (which may hold a password and so is
+ * never printed as is) and the options that shape its connections.
+ */
+export interface PoolOptions {
+  /** Most connections open at once. Default 10 (SQLite: 1 writer). */
+  max: number;
+  /** Close connections idle longer than this. Default 30 s. */
+  idleTimeoutMs: number;
+}
+
+export interface TargetOptions {
+  pool: PoolOptions;
+  /** Give up a connection attempt after this long. Default 10 s. */
+  connectTimeoutMs: number;
+  /** Warn when one connection is held longer than this (a likely leak). Default 60 s. */
+  leakWarningMs: number;
+  /** Extra driver options passed through to the engine, e.g. `{ ssl: … }` for PostgreSQL. */
+  driver: Record<string, unknown>;
+}
+
+export interface Target {
+  /** The name in config (`main` when the URL came from DATABASE_URL or --url). */
+  name: string;
+  /** The connection URL, with secrets. Never print it: use {@link displayUrl}. */
+  url: string;
+  /** The URL with the password redacted. */
+  displayUrl: string;
+  options: TargetOptions;
+}
+
+export const defaultTargetOptions: TargetOptions = {
+  pool: { max: 10, idleTimeoutMs: 30_000 },
+  connectTimeoutMs: 10_000,
+  leakWarningMs: 60_000,
+  driver: {},
+};

@@ -1,0 +1,129 @@
+/**
+ * The engine seam. An engine is a registry entry ({@link EngineDefinition}: id, URL schemes,
+ * capability flags) plus a few role modules loaded on demand, so `dbward --version` never pays
+ * for a driver. Code outside `src/engines/` asks capability flags and role presence; it never
+ * compares engine names.
+ */
+import type { ConnectionSpec } from '../core/connection-spec.js';
+import type { Logger } from '../core/logger.js';
+import type { SchemaModel } from '../core/schema-model.js';
+import type { Target } from '../core/target.js';
+
+export type EngineId = 'postgres' | 'mysql' | 'sqlite' | 'redis' | 'mongodb';
+
+/** What an engine can do. Callers branch on these, never on the engine id. */
+export interface EngineCapabilities {
+  /** Speaks SQL: the handle has `query` and `transaction`. */
+  isSql: boolean;
+  /** A key-value store: the handle has `command` instead of SQL. */
+  isKeyValue: boolean;
+  /** Has namespaces inside a database (PostgreSQL schemas). */
+  hasSchemas: boolean;
+  /** DDL can be rolled back inside a transaction. */
+  supportsTransactionalDdl: boolean;
+  /** Has session-level advisory locks (pg_advisory_lock, GET_LOCK). */
+  hasAdvisoryLocks: boolean;
+  /** An embedded file database: no server, no network, no users. */
+  isEmbedded: boolean;
+  /** Counts index scans, so unused indexes can be found. */
+  hasIndexScanCounts: boolean;
+}
+
+export interface QueryResult<Row = Record<string, unknown>> {
+  rows: Row[];
+  /** Rows returned or affected. */
+  rowCount: number;
+}
+
+/** One database session; transactions and locks run on one of these. */
+export interface SqlSession {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+export interface PoolStats {
+  max: number;
+  /** Connections open now. */
+  total: number;
+  idle: number;
+  inUse: number;
+  /** Callers queued for a connection. */
+  waiting: number;
+}
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+interface ConnectionBase {
+  /** Round trip to the server; throws a diagnosed ConnectionError when it cannot. */
+  ping(): Promise<void>;
+  /** Server version as the server reports it, e.g. `15.19`, `10.11.19-MariaDB`, `3.45.1`, `7.0.15`. */
+  serverVersion(): Promise<string>;
+  poolStats(): PoolStats;
+  /** Close every connection; later calls fail. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** A pool of sessions on a SQL engine. */
+export interface SqlConnection extends ConnectionBase, SqlSession {
+  readonly kind: 'sql';
+  /** Run `fn` on one session between BEGIN and COMMIT; ROLLBACK and rethrow if it throws. */
+  withTransaction<T>(fn: (session: SqlSession) => Promise<T>, isolation?: IsolationLevel): Promise<T>;
+  /** Run `fn` on one dedicated session (for session locks and multi-statement work). */
+  withSession<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** Quote one identifier part for this engine (`"a""b"`, `` `a``b` ``). */
+  quoteIdent(name: string): string;
+  /** True for errors worth retrying the whole transaction for: serialization failure, deadlock, busy. */
+  isRetryable(err: unknown): boolean;
+  /** Map a driver error from a query to a QueryError (code, detail, hint, position). */
+  toQueryError(err: unknown, sql: string): Error;
+}
+
+/** A pool (or client) on a key-value engine. */
+export interface KeyValueConnection extends ConnectionBase {
+  readonly kind: 'keyvalue';
+  /** Send one command, e.g. `command('SET', 'k', 'v')`. Replies as the driver returns them. */
+  command(name: string, ...args: (string | number | Buffer)[]): Promise<unknown>;
+}
+
+export type EngineConnection = SqlConnection | KeyValueConnection;
+
+export interface ConnectContext {
+  target: Target;
+  spec: ConnectionSpec;
+  logger: Logger;
+}
+
+/** Role: open a verified connection (pool), or throw a diagnosed ConnectionError. */
+export interface ConnectionRole {
+  connect(ctx: ConnectContext): Promise<EngineConnection>;
+}
+
+export interface InspectOptions {
+  /** Only these schemas (engines with schemas); default: all user schemas. */
+  schemas?: string[];
+  /** Redis: how many keys to sample with SCAN per database. Default 10,000. */
+  sampleKeys?: number;
+}
+
+/** Role: read the schema into the engine-neutral model with a bounded number of catalog queries. */
+export interface InspectRole {
+  inspect(conn: EngineConnection, target: Target, options: InspectOptions): Promise<SchemaModel>;
+}
+
+/** The roles an engine may implement; absent roles are simply not offered. */
+export interface EngineRoles {
+  connection?: () => Promise<ConnectionRole>;
+  inspect?: () => Promise<InspectRole>;
+}
+
+export interface EngineDefinition {
+  id: EngineId;
+  displayName: string;
+  /** URL schemes, first is canonical: `postgres`, `postgresql`. */
+  schemes: readonly string[];
+  capabilities: EngineCapabilities;
+  /** Set when the engine is registered but cannot be used in this build. */
+  unavailable?: { reason: string; hint: string };
+  /** Take a URL apart (registering its password as a secret). */
+  parseUrl(url: string): ConnectionSpec;
+  roles: EngineRoles;
+}
