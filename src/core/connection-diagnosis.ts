@@ -97,9 +97,6 @@ function wording(f: ConnectionFailureFacts, where: string, who: string, db: stri
         'Check sslmode / TLS settings in the URL and that the server certificate is trusted.',
       ];
     case 'unknown':
-      return [
-        `Could not connect to ${where}.`,
-        'Run again with --verbose to see the driver error.',
-      ];
+      return [`Could not connect to ${where}.`, 'Run again with --verbose to see the driver error.'];
   }
 }

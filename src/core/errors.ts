@@ -56,7 +56,10 @@ export class ConfigError extends DbwardError {
   readonly file: string | undefined;
   readonly key: string | undefined;
 
-  constructor(message: string, options: { hint?: string; file?: string; key?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { hint?: string; file?: string; key?: string; cause?: unknown } = {},
+  ) {
     super('E_CONFIG', message, { hint: options.hint, exitCode: ExitCode.usage, cause: options.cause });
     this.file = options.file;
     this.key = options.key;

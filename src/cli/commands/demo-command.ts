@@ -1,0 +1,40 @@
+import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+import { open } from '../../connect/open.js';
+import { ExitCode } from '../../core/exit-codes.js';
+import { createDemoDatabase, defaultDemoFile } from '../../demo/create-demo-database.js';
+import type { CliContext } from '../context.js';
+import { paint } from '../output.js';
+import { renderSchema } from '../render-schema.js';
+
+/** `dbward demo`: make a small SQLite shop database and show what dbward sees in it. */
+export async function demoCommand(ctx: CliContext, flags: { file?: string }): Promise<number> {
+  const file = flags.file ?? defaultDemoFile;
+  const started = performance.now();
+  const url = await createDemoDatabase(file);
+  ctx.out.note(
+    `created demo database ${path.resolve(file)} in ${Math.round(performance.now() - started)} ms`,
+  );
+  const db = await open({ name: 'demo', url }, { logger: ctx.logger });
+  try {
+    const inspectStarted = performance.now();
+    const model = await db.inspect();
+    if (ctx.out.json) {
+      ctx.out.printJson({ url, schema: model });
+      return ExitCode.ok;
+    }
+    ctx.out.line(
+      renderSchema(ctx.out, model, { detail: false, elapsedMs: performance.now() - inspectStarted }),
+    );
+    ctx.out.line();
+    ctx.out.line(paint(ctx.out, 'bold', 'Next:'));
+    ctx.out.line(`  npx dbward inspect --url sqlite:${file} --detail    every column, index and foreign key`);
+    ctx.out.line(`  npx dbward inspect --url sqlite:${file} --json      the same as data`);
+    ctx.out.line(
+      `  DATABASE_URL=sqlite:${file} npx dbward ping           or point dbward at your own database`,
+    );
+    return ExitCode.ok;
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The dbward command line. This is the only module that ends the process: commands return an
+ * exit code, errors carry one, and this file turns them into the process status. Command
+ * implementations are imported when they run, so `dbward --version` loads no driver.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode } from '../core/exit-codes.js';
+import { DbwardError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
+import { createContext, type CliContext, type GlobalFlags } from './context.js';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function buildProgram(
+  run: (action: (ctx: CliContext) => Promise<number>, cmd: Command) => Promise<void>,
+): Command {
+  const program = new Command('dbward')
+    .description('Keeps watch over your databases: PostgreSQL, MySQL/MariaDB, SQLite, Redis.')
+    .version(version, '-V, --version', 'print the dbward version')
+    .option('--config <file>', 'config file (default: nearest dbward.config.{ts,js,json})')
+    .option(
+      '--url <url>',
+      'database URL, instead of config (prefer DATABASE_URL: arguments are visible in ps)',
+    )
+    .option('-t, --target <name>', 'target from the config file')
+    .option('--env <name>', 'config environment overrides to apply (default: DBWARD_ENV, NODE_ENV)')
+    .option('--json', 'print machine-readable JSON on stdout')
+    .option('-q, --quiet', 'print only results and errors')
+    .option('-v, --verbose', 'print debug details and stack traces')
+    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 failed or found problems, 2 usage or config error, 3 cannot connect.\nDocs: docs/cli.md',
+    );
+
+  program
+    .command('targets')
+    .description('list configured targets: engine, URL (redacted), reachable, server version')
+    .action(async (_opts, cmd: Command) => {
+      const { targetsCommand } = await import('./commands/targets-command.js');
+      await run((ctx) => targetsCommand(ctx), cmd);
+    });
+
+  program
+    .command('ping')
+    .description('check that databases answer; --wait polls until they do (for CI and containers)')
+    .argument('[targets...]', 'target names (default: the default target)')
+    .option('-w, --wait', 'keep trying until the database answers or --timeout passes')
+    .option('--timeout <duration>', 'how long --wait waits', '60s')
+    .option('--interval <duration>', 'pause between attempts with --wait', '1s')
+    .option('-a, --all', 'every configured target')
+    .action(
+      async (
+        names: string[],
+        opts: { wait?: boolean; timeout?: string; interval?: string; all?: boolean },
+        cmd: Command,
+      ) => {
+        const { pingCommand } = await import('./commands/ping-command.js');
+        await run((ctx) => pingCommand(ctx, names, opts), cmd);
+      },
+    );
+
+  program
+    .command('inspect')
+    .description('show the schema (SQL) or keyspace (Redis) as a summary, or the full model with --json')
+    .argument('[target]', 'target name (default: the default target)')
+    .option('-s, --schema <names...>', 'only these schemas (PostgreSQL)')
+    .option('-d, --detail', 'list every column, index and foreign key')
+    .option('--sample <keys>', 'Redis: keys to sample per database with SCAN (default 10000)')
+    .action(
+      async (
+        name: string | undefined,
+        opts: { schema?: string[]; detail?: boolean; sample?: string },
+        cmd: Command,
+      ) => {
+        const { inspectCommand } = await import('./commands/inspect-command.js');
+        await run((ctx) => inspectCommand(ctx, name, opts), cmd);
+      },
+    );
+
+  program
+    .command('demo')
+    .description('create a small demo SQLite database (dbward-demo.db) and inspect it')
+    .addOption(new Option('--file <path>', 'where to create the demo database').default('dbward-demo.db'))
+    .action(async (opts: { file?: string }, cmd: Command) => {
+      const { demoCommand } = await import('./commands/demo-command.js');
+      await run((ctx) => demoCommand(ctx, opts), cmd);
+    });
+
+  return program;
+}
+
+function report(err: unknown, flags: GlobalFlags): number {
+  const verbose = !!flags.verbose;
+  if (err instanceof DbwardError) {
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + '\n');
+    } else {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    }
+    if (verbose) process.stderr.write(redact(stackWithCauses(err)) + '\n');
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (flags.json) {
+    process.stdout.write(
+      JSON.stringify({ error: { code: 'E_UNEXPECTED', message: redact(message), exitCode: 1 } }) + '\n',
+    );
+  } else {
+    process.stderr.write(redact(`error: unexpected failure: ${message}\n`));
+    process.stderr.write(
+      verbose ? redact(stackWithCauses(err)) + '\n' : '  (run again with --verbose for details)\n',
+    );
+  }
+  return ExitCode.failed;
+}
+
+function stackWithCauses(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    parts.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+    if (e) parts.push('caused by:');
+  }
+  return parts.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  let flags: GlobalFlags = {};
+  const program = buildProgram(async (action, cmd) => {
+    flags = cmd.optsWithGlobals<GlobalFlags>();
+    if (flags.url && /:\/\/[^/@\s]*:[^@/\s]+@/.test(flags.url) && !flags.quiet) {
+      process.stderr.write(
+        'dbward warn: a password in --url is visible to other users in `ps`; prefer DATABASE_URL or a config file.\n',
+      );
+    }
+    exitCode = await action(createContext(flags));
+  });
+  program.configureOutput({
+    writeErr: (text) => process.stderr.write(text),
+    outputError: (text, write) => write(redact(text)),
+  });
+  const shutdown = (signal: NodeJS.Signals): void => {
+    void import('../connect/open.js').then(({ closeAll }) =>
+      closeAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)),
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    return report(err, flags);
+  }
+}
+
+const code = await main(process.argv);
+// Pools and sockets may keep the event loop alive; every handle is closed by the commands, and
+// stdout/stderr writes are synchronous for files and pipes on Linux, so exiting now loses nothing.
+process.exit(code);

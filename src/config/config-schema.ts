@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+/** A duration in config: milliseconds as a number, or a string such as `10s`, `500ms`, `2m`. */
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$/i, 'a duration such as 500ms, 10s or 2m'),
+]);
+
+const targetObject = z
+  .object({
+    /** Connection URL. `${VAR}` is replaced from the environment (and .env). */
+    url: z.string().min(1, 'a database URL'),
+    pool: z
+      .object({
+        max: z.number().int().positive().optional(),
+        idleTimeout: duration.optional(),
+      })
+      .strict()
+      .optional(),
+    connectTimeout: duration.optional(),
+    /** Warn when one connection is held longer than this. */
+    leakWarning: duration.optional(),
+    /** Passed to the driver as is (e.g. `{ ssl: { rejectUnauthorized: false } }`). */
+    driver: z.record(z.string(), z.unknown()).optional(),
+    /** Free text shown by `dbward targets`. */
+    description: z.string().optional(),
+  })
+  .strict();
+
+/** A target in config: a URL string, or an object with a URL and options. */
+export const targetSchema = z.union([z.string().min(1, 'a database URL'), targetObject]);
+
+export const configSchema = z
+  .object({
+    /** The target commands use when none is named. Defaults to the only target, or `main`. */
+    defaultTarget: z.string().optional(),
+    targets: z.record(
+      z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'),
+      targetSchema,
+    ),
+  })
+  .strict();
+
+/** What users write in dbward.config.ts (before interpolation and defaults). */
+export type DbwardConfigInput = z.input<typeof configSchema>;
+export type TargetConfigInput = z.input<typeof targetSchema>;
+export type TargetObjectInput = z.input<typeof targetObject>;
+
+/**
+ * Typed helper for `dbward.config.ts`:
+ * `export default defineConfig({ targets: { main: '${DATABASE_URL}' } })`.
+ * Environment overrides go under `$production: { … }` / `$env: { staging: { … } }`.
+ */
+export function defineConfig<T extends DbwardConfigInput & Record<`$${string}`, unknown>>(config: T): T {
+  return config;
+}
