@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import type { SchemaModel } from '../../src/core/schema-model.js';
+import { runCli } from '../helpers/run-cli.js';
+
+describe('dbward demo (the README quick start)', () => {
+  it('creates the demo database, inspects it, and can run again', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-demo-'));
+    const first = await runCli(['demo'], { cwd: dir });
+    assert.equal(first.code, 0, first.all);
+    assert.ok(existsSync(path.join(dir, 'dbward-demo.db')));
+    for (const table of ['customers', 'orders', 'order_items', 'products']) assert.match(first.stdout, new RegExp(table));
+    assert.match(first.stdout, /5 tables · 1 view/);
+    const again = await runCli(['demo'], { cwd: dir });
+    assert.equal(again.code, 0, again.all);
+
+    const inspected = await runCli(['inspect', '--json', '--url', 'sqlite:dbward-demo.db'], { cwd: dir });
+    assert.equal(inspected.code, 0, inspected.all);
+    const model = JSON.parse(inspected.stdout) as SchemaModel;
+    const items = model.tables.find((t) => t.name === 'order_items')!;
+    assert.deepEqual(items.primaryKey?.columns, ['order_id', 'product_id']);
+    const cascade = items.foreignKeys.find((fk) => fk.referencedTable === 'orders')!;
+    assert.equal(cascade.onDelete, 'cascade');
+    assert.equal(model.tables.find((t) => t.name === 'customers')!.rowEstimate, 200);
+  });
+
+  it('refuses to overwrite a file that is not a demo database', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-demo-'));
+    const file = path.join(dir, 'precious.db');
+    writeFileSync(file, 'not a database, but mine');
+    const r = await runCli(['demo', '--file', 'precious.db'], { cwd: dir });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not a dbward demo database/);
+    assert.equal(readFileSync(file, 'utf8'), 'not a database, but mine');
+  });
+});

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redact, redactDeep, redactUrl, registerSecret, REDACTED } from '../../src/core/redact.js';
+import { DbwardError } from '../../src/core/errors.js';
+import { parseNetworkUrl } from '../../src/core/connection-spec.js';
+
+describe('redaction', () => {
+  it('redacts the password of any URL in free text', () => {
+    const text = 'failed to reach postgres://app:hunter2x@db:5432/app and mysql://root:pw9@h/x';
+    const out = redact(text);
+    assert.ok(!out.includes('hunter2x') && !out.includes('pw9'));
+    assert.ok(out.includes(`postgres://app:${REDACTED}@db:5432/app`));
+  });
+
+  it('redacts registered secrets wherever they appear, raw and percent-encoded', () => {
+    registerSecret('s3cr3t/with@chars');
+    assert.equal(redact('password is s3cr3t/with@chars'), `password is ${REDACTED}`);
+    assert.equal(redact('url has s3cr3t%2Fwith%40chars'), `url has ${REDACTED}`);
+  });
+
+  it('parsing a URL registers its password even when the URL is malformed', () => {
+    assert.throws(() => parseNetworkUrl('postgres://u:Zq8malformedPw@host:99999999/db'));
+    assert.ok(!redact('leak Zq8malformedPw').includes('Zq8malformedPw'));
+  });
+
+  it('redactUrl hides the password and secret query parameters', () => {
+    const out = redactUrl('postgres://u:pw1234@h/db?sslmode=require&password=qq77');
+    assert.ok(!out.includes('pw1234') && !out.includes('qq77'));
+    assert.ok(out.includes('sslmode=require'));
+  });
+
+  it('redactDeep masks password-named keys and secrets in nested values', () => {
+    registerSecret('deepSecret99');
+    const out = redactDeep({ a: [{ password: 'anything' }, 'x deepSecret99 y'], n: 3 });
+    assert.deepEqual(out, { a: [{ password: REDACTED }, `x ${REDACTED} y`], n: 3 });
+  });
+
+  it('DbwardError messages and hints are redacted at construction', () => {
+    registerSecret('ctorSecret77');
+    const err = new DbwardError('E_X', 'bad ctorSecret77', { hint: 'try ctorSecret77' });
+    assert.ok(!err.message.includes('ctorSecret77'));
+    assert.ok(!err.hint?.includes('ctorSecret77'));
+  });
+});
