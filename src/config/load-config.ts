@@ -130,7 +130,7 @@ async function readConfigFile(file: string, envName: string | undefined): Promis
 }
 
 function schemaError(file: string, error: z.ZodError): ConfigError {
-  const issue = error.issues[0]!;
+  const issue = mostSpecific(error.issues[0]!);
   const key = issue.path.map(String).join('.') || '(top level)';
   const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
   return new ConfigError(`${file}: "${key}": ${describeIssue(issue)}${more}`, {
@@ -140,9 +140,24 @@ function schemaError(file: string, error: z.ZodError): ConfigError {
   });
 }
 
+/**
+ * A target may be a string or an object, so a mistake inside an object fails both branches of
+ * the union. Report the branch that got furthest (the deepest path): "pool.max: expected number"
+ * helps, "expected a string or an object" does not.
+ */
+function mostSpecific(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    for (const inner of branch) {
+      if (inner.path.length > 0 && (!best || inner.path.length > best.path.length)) best = inner;
+    }
+  }
+  return best ? { ...mostSpecific(best), path: [...issue.path, ...best.path] } : issue;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys')
-    return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union') return 'expected a URL string, or an object with "url" and options';
   return issue.message;
 }
