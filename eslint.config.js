@@ -13,7 +13,15 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
-      '@typescript-eslint/no-floating-promises': 'error',
+      // node:test's describe/it return promises the runner itself awaits.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -25,7 +33,10 @@ export default tseslint.config(
     ignores: ['src/cli/main.ts'],
     rules: {
       // Only the CLI entry point may end the process; library code returns or throws.
-      'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'Throw a DbwardError; only src/cli/main.ts exits.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'exit', message: 'Throw a DbwardError; only src/cli/main.ts exits.' },
+      ],
     },
   },
 );

@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/load-config.js';
 import { stderrLogger, type Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
+import { stackWithCauses } from './error-stack.js';
 import { createOutput, type Output } from './output.js';
 
 /** The global options every command accepts. */
@@ -21,6 +22,8 @@ export interface CliContext {
   out: Output;
   logger: Logger;
   config(): Promise<ResolvedConfig>;
+  /** For forEachTarget's onError: under --verbose, print the failed target's stack to stderr. */
+  onTargetError(target: Target, err: unknown): void;
   /** The targets named on the command line (positional or --target), or the default one / all. */
   targets(names: string[], options?: { all?: boolean }): Promise<Target[]>;
 }
@@ -42,6 +45,9 @@ export function createContext(flags: GlobalFlags): CliContext {
     out,
     logger: stderrLogger({ verbose: !!flags.verbose }),
     config,
+    onTargetError(target, err) {
+      if (flags.verbose) process.stderr.write(`${target.name}: ${stackWithCauses(err)}\n`);
+    },
     async targets(names, options = {}) {
       const wanted = names.length > 0 ? names : flags.target ? [flags.target] : [];
       const { selectTargets } = await import('../config/select-targets.js');

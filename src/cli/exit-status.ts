@@ -3,14 +3,13 @@ import type { TargetResult } from '../connect/per-target.js';
 
 /**
  * The exit code for a run over many targets: 0 when all succeeded, otherwise the most severe
- * failure (cannot connect > failed), so a script can tell "down" from "found problems".
+ * failure — cannot connect (3) over usage/config (2) over failed (1) — so a script can tell
+ * "down" from "misconfigured" from "found problems".
  */
 export function worstExitCode(results: readonly TargetResult<unknown>[]): ExitCodeValue {
   let worst: ExitCodeValue = ExitCode.ok;
   for (const r of results) {
-    if (r.ok) continue;
-    if (r.error.exitCode === ExitCode.cannotConnect) return ExitCode.cannotConnect;
-    worst = ExitCode.failed;
+    if (!r.ok && r.error.exitCode > worst) worst = r.error.exitCode as ExitCodeValue;
   }
   return worst;
 }

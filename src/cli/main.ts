@@ -9,6 +9,7 @@ import { ExitCode } from '../core/exit-codes.js';
 import { DbwardError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { createContext, type CliContext, type GlobalFlags } from './context.js';
+import { stackWithCauses } from './error-stack.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -119,16 +120,6 @@ function report(err: unknown, flags: GlobalFlags): number {
     );
   }
   return ExitCode.failed;
-}
-
-function stackWithCauses(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    parts.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    e = e instanceof Error ? e.cause : undefined;
-    if (e) parts.push('caused by:');
-  }
-  return parts.join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {

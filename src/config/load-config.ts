@@ -157,7 +157,8 @@ function mostSpecific(issue: z.core.$ZodIssue): z.core.$ZodIssue {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union') return 'expected a URL string, or an object with "url" and options';
   return issue.message;
 }

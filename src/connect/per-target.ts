@@ -10,13 +10,14 @@ export type TargetResult<T> =
 /**
  * Run `op` on every target, a few at a time, and return one result per target in the targets'
  * order. A failure on one target is recorded and the others carry on: one bad database must not
- * hide the state of the rest.
+ * hide the state of the rest. `onError` sees each original error (e.g. to log its stack).
  */
 export async function forEachTarget<T>(
   targets: readonly Target[],
   op: (target: Target) => Promise<T>,
-  concurrency = 4,
+  options: { concurrency?: number; onError?: (target: Target, err: unknown) => void } = {},
 ): Promise<TargetResult<T>[]> {
+  const concurrency = options.concurrency ?? 4;
   const results: TargetResult<T>[] = new Array<TargetResult<T>>(targets.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -26,6 +27,7 @@ export async function forEachTarget<T>(
       try {
         results[i] = { target: target.name, ok: true, value: await op(target) };
       } catch (err) {
+        options.onError?.(target, err);
         results[i] = { target: target.name, ok: false, error: serializeError(err) };
       }
     }

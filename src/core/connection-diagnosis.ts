@@ -72,6 +72,13 @@ function wording(f: ConnectionFailureFacts, where: string, who: string, db: stri
         'Close idle clients, lower pool sizes across your applications, or put a pooler (PgBouncer, ProxySQL) in front; raising max_connections costs memory.',
       ];
     case 'permission-denied':
+      // An embedded database has no users or grants: the file system decides.
+      if (f.file) {
+        return [
+          `This process may not open the file ${where} (permission denied).`,
+          'Check the owner and mode of the file and of its directory (ls -l); SQLite also needs to create journal files next to it.',
+        ];
+      }
       return [
         `${who[0]?.toUpperCase()}${who.slice(1)} is not allowed to connect to ${db}.`,
         'Grant the needed privilege (PostgreSQL: GRANT CONNECT ON DATABASE …; MySQL: GRANT … ON db.* TO …) or use another user.',

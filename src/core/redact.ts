@@ -6,6 +6,9 @@
  */
 const secrets = new Set<string>();
 
+// Words that stand for a password in examples and hints; they are not secrets.
+const placeholders = new Set(['password', 'PASSWORD', 'pass', 'secret', 'PASS']);
+
 /** The text shown in place of a secret. */
 export const REDACTED = '*****';
 
@@ -20,7 +23,10 @@ export function registerSecret(secret: string | undefined | null): void {
 
 /** Replace every registered secret, and any `user:password@` in a URL, with {@link REDACTED}. */
 export function redact(text: string): string {
-  let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]+)@/gi, `$1${REDACTED}@`);
+  let out = text.replace(
+    /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]+)@/gi,
+    (whole, head: string, pw: string) => (placeholders.has(pw) ? whole : `${head}${REDACTED}@`),
+  );
   // Longest first, so a secret containing another is replaced whole.
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(secret)) out = out.split(secret).join(REDACTED);

@@ -24,7 +24,7 @@ export async function createDemoDatabase(file: string): Promise<string> {
     }
     for (const suffix of ['', '-wal', '-shm']) rmSync(absolute + suffix, { force: true });
   }
-  const db = await openSql({ url, driver: { create: true } });
+  const db = await openSql(`${url}?mode=rwc`);
   try {
     await db.transaction(async (tx) => {
       for (const statement of demoSchema

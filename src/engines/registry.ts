@@ -51,7 +51,9 @@ export function engineForUrl(url: string): EngineDefinition {
     scheme
       ? `Unknown URL scheme "${scheme}:" in ${redactUrl(trimmed)}.`
       : `Not a database URL: ${redactUrl(trimmed)}.`,
-    { hint: `Use one of: ${knownSchemes().join(', ')} (e.g. postgres://user@host:5432/db or sqlite:./app.db).` },
+    {
+      hint: `Use one of: ${knownSchemes().join(', ')} (e.g. postgres://user@host:5432/db or sqlite:./app.db).`,
+    },
   );
 }
 

@@ -12,7 +12,8 @@ describe('dbward demo (the README quick start)', () => {
     const first = await runCli(['demo'], { cwd: dir });
     assert.equal(first.code, 0, first.all);
     assert.ok(existsSync(path.join(dir, 'dbward-demo.db')));
-    for (const table of ['customers', 'orders', 'order_items', 'products']) assert.match(first.stdout, new RegExp(table));
+    for (const table of ['customers', 'orders', 'order_items', 'products'])
+      assert.match(first.stdout, new RegExp(table));
     assert.match(first.stdout, /5 tables · 1 view/);
     const again = await runCli(['demo'], { cwd: dir });
     assert.equal(again.code, 0, again.all);

@@ -30,7 +30,11 @@ describe('loadConfig', () => {
 
   it('--url wins over config files and DATABASE_URL', async () => {
     const root = dir({ 'dbward.config.json': '{"targets":{"a":"sqlite:a.db"}}' });
-    const config = await loadConfig({ cwd: root, url: 'redis://h/0', env: { DATABASE_URL: 'postgres://h/db' } });
+    const config = await loadConfig({
+      cwd: root,
+      url: 'redis://h/0',
+      env: { DATABASE_URL: 'postgres://h/db' },
+    });
     assert.deepEqual(
       config.targets.map((t) => [t.name, t.url]),
       [['main', 'redis://h/0']],
@@ -84,26 +88,36 @@ export default defineConfig({
     assert.equal(config.targets[0]!.url, 'postgres://app:fromDotenv@localhost/app');
     // The real environment wins over .env.
     const env2: NodeJS.ProcessEnv = { DB_PASSWORD: 'fromEnv', DB_HOST: 'db' };
-    assert.equal((await loadConfig({ cwd: root, env: env2 })).targets[0]!.url, 'postgres://app:fromEnv@db/app');
+    assert.equal(
+      (await loadConfig({ cwd: root, env: env2 })).targets[0]!.url,
+      'postgres://app:fromEnv@db/app',
+    );
   });
 
   it('names the file and key when a variable is missing', async () => {
     const root = dir({ 'dbward.config.json': '{"targets":{"main":{"url":"postgres://${NOPE_HOST}/db"}}}' });
     await rejects(
       loadConfig({ cwd: root, env: {} }),
-      (e) => e.message.includes('targets.main.url') && e.message.includes('NOPE_HOST') && e.file!.endsWith('.json'),
+      (e) =>
+        e.message.includes('targets.main.url') &&
+        e.message.includes('NOPE_HOST') &&
+        e.file!.endsWith('.json'),
     );
   });
 
   it('rejects unknown keys and wrong types, naming the key and what was expected', async () => {
     const unknownKey = dir({ 'dbward.config.json': '{"targets":{"main":{"url":"sqlite:a.db","poool":{}}}}' });
     await rejects(loadConfig({ cwd: unknownKey, env: {} }), (e) => e.message.includes('"poool"'));
-    const wrongType = dir({ 'dbward.config.json': '{"targets":{"main":{"url":"sqlite:a.db","pool":{"max":"ten"}}}}' });
+    const wrongType = dir({
+      'dbward.config.json': '{"targets":{"main":{"url":"sqlite:a.db","pool":{"max":"ten"}}}}',
+    });
     await rejects(
       loadConfig({ cwd: wrongType, env: {} }),
       (e) => e.key === 'targets.main.pool.max' && /number/i.test(e.message),
     );
-    const badDuration = dir({ 'dbward.config.json': '{"targets":{"main":{"url":"sqlite:a.db","connectTimeout":"soon"}}}' });
+    const badDuration = dir({
+      'dbward.config.json': '{"targets":{"main":{"url":"sqlite:a.db","connectTimeout":"soon"}}}',
+    });
     await rejects(loadConfig({ cwd: badDuration, env: {} }), (e) => e.message.includes('connectTimeout'));
   });
 
@@ -111,7 +125,8 @@ export default defineConfig({
     const root = dir({ 'dbward.config.json': '{"targets":{"main":"oracle://scott:tiger42@h/db"}}' });
     await rejects(
       loadConfig({ cwd: root, env: {} }),
-      (e) => e.message.includes('targets.main') && e.message.includes('oracle') && !e.message.includes('tiger42'),
+      (e) =>
+        e.message.includes('targets.main') && e.message.includes('oracle') && !e.message.includes('tiger42'),
     );
   });
 
@@ -126,7 +141,10 @@ export default defineConfig({
 
   it('rejects a defaultTarget that is not a target', async () => {
     const root = dir({ 'dbward.config.json': '{"defaultTarget":"x","targets":{"a":"sqlite:a.db"}}' });
-    await rejects(loadConfig({ cwd: root, env: {} }), (e) => e.key === 'defaultTarget' && !!e.hint?.includes('a'));
+    await rejects(
+      loadConfig({ cwd: root, env: {} }),
+      (e) => e.key === 'defaultTarget' && !!e.hint?.includes('a'),
+    );
   });
 });
 

@@ -13,7 +13,7 @@ for (const engine of allTestEngines) {
     let db: Database;
     before(async () => {
       database = await freshDatabase(engine);
-      db = await open({ url: database.url, driver: { create: true } });
+      db = await open(database.url);
     });
     after(async () => {
       await db?.close();
@@ -67,7 +67,11 @@ for (const engine of allTestEngines) {
     it('warns when a connection is held past leakWarning, with where it was taken', async () => {
       if (db.kind !== 'sql') return;
       const warnings: string[] = [];
-      const logger: Logger = { debug() {}, info() {}, warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`) };
+      const logger: Logger = {
+        debug() {},
+        info() {},
+        warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`),
+      };
       const leaky = await open({ url: database.url, leakWarning: 50 }, { logger });
       try {
         if (leaky.kind !== 'sql') throw new Error('expected sql');
@@ -87,14 +91,15 @@ describe('openAll', () => {
   it('opens what it can and reports the rest, one result per target', async () => {
     const database = await freshDatabase('sqlite');
     try {
-      const { Database } = { Database: (await import('better-sqlite3')).default };
-      new Database(database.name).close();
       const result = await openAll({
         file: null,
         source: 'test',
         defaultTarget: null,
         targets: [
-          (await import('../../src/config/load-config.js')).targetFromInput({ name: 'good', url: database.url }),
+          (await import('../../src/config/load-config.js')).targetFromInput({
+            name: 'good',
+            url: database.url,
+          }),
           (await import('../../src/config/load-config.js')).targetFromInput({
             name: 'bad',
             url: 'postgres://u:pw@127.0.0.1:1/db',
@@ -119,7 +124,7 @@ describe('openAll', () => {
 
   it('closeAll closes every open handle (graceful shutdown)', async () => {
     const database = await freshDatabase('sqlite');
-    const db = await open({ url: database.url, driver: { create: true } });
+    const db = await open(database.url);
     await closeAll();
     await assert.rejects(db.ping());
     await database.cleanup();

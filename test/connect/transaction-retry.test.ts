@@ -41,7 +41,8 @@ describe('transaction retries on postgres (serialization failure)', { skip: skip
       async (tx: SqlSession): Promise<void> => {
         const { rows } = await tx.query<{ n: string }>('SELECT count(*) AS n FROM shifts WHERE on_call');
         await meet();
-        if (Number(rows[0]!.n) >= 2) await tx.query('UPDATE shifts SET on_call = false WHERE doctor = $1', [me]);
+        if (Number(rows[0]!.n) >= 2)
+          await tx.query('UPDATE shifts SET on_call = false WHERE doctor = $1', [me]);
       };
     return Promise.allSettled([
       db.transaction(attempt('alice'), { isolation: 'serializable', retries }),
@@ -98,7 +99,9 @@ describe('transaction retries on mysql (deadlock)', { skip: skipReason('mysql') 
       results.map((r) => r.status),
       ['fulfilled', 'fulfilled'],
     );
-    const { rows } = await db.query<{ id: number; balance: number }>('SELECT id, balance FROM accounts ORDER BY id');
+    const { rows } = await db.query<{ id: number; balance: number }>(
+      'SELECT id, balance FROM accounts ORDER BY id',
+    );
     assert.deepEqual(
       rows.map((r) => Number(r.balance)),
       [100, 100],

@@ -6,7 +6,7 @@
  * SQLite: a file in a temp dir) and returns its URL plus a cleanup function.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -24,7 +24,9 @@ export function adminUrl(engine: TestEngine): string | undefined {
 
 /** A reason to skip tests of `engine`, or false when it is available. Under CI=true the runner already failed. */
 export function skipReason(engine: TestEngine): string | false {
-  return adminUrl(engine) ? false : `${engine}: no test server (set ${envName(engine)} or install the server)`;
+  return adminUrl(engine)
+    ? false
+    : `${engine}: no test server (set ${envName(engine)} or install the server)`;
 }
 
 export interface TestDatabase {
@@ -42,6 +44,8 @@ export async function freshDatabase(engine: TestEngine): Promise<TestDatabase> {
     case 'sqlite': {
       const dir = mkdtempSync(path.join(tmpdir(), 'dbward-sqlite-'));
       const file = path.join(dir, `${name}.db`);
+      // An empty file is an empty SQLite database: like CREATE DATABASE on the server engines.
+      writeFileSync(file, '');
       return {
         url: `sqlite:${file}`,
         name: file,

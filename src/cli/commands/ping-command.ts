@@ -31,8 +31,12 @@ export async function pingCommand(ctx: CliContext, names: string[], flags: PingF
   const targets = await ctx.targets(names, { all: !!flags.all });
   const timeoutMs = parseDuration(flags.timeout ?? '60s', '--timeout');
   const intervalMs = parseDuration(flags.interval ?? '1s', '--interval');
-  const results = await forEachTarget(targets, (t) =>
-    pingOne(ctx, t, flags.wait ? timeoutMs : 0, intervalMs),
+  const results = await forEachTarget(
+    targets,
+    (t) => pingOne(ctx, t, flags.wait ? timeoutMs : 0, intervalMs),
+    {
+      onError: (t, err) => ctx.onTargetError(t, err),
+    },
   );
   if (ctx.out.json) {
     ctx.out.printJson(results);

@@ -10,14 +10,18 @@ import { worstExitCode } from '../exit-status.js';
 export async function targetsCommand(ctx: CliContext): Promise<number> {
   const config = await ctx.config();
   const targets = await ctx.targets([], { all: true });
-  const results = await forEachTarget(targets, async (target) => {
-    const db = await open(target, { logger: ctx.logger });
-    try {
-      return await db.health();
-    } finally {
-      await db.close();
-    }
-  });
+  const results = await forEachTarget(
+    targets,
+    async (target) => {
+      const db = await open(target, { logger: ctx.logger });
+      try {
+        return await db.health();
+      } finally {
+        await db.close();
+      }
+    },
+    { onError: (t, err) => ctx.onTargetError(t, err) },
+  );
   const rows = targets.map((target, i) => {
     const result = results[i]!;
     const engine = engineForUrl(target.url);
