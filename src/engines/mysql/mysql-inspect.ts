@@ -3,13 +3,13 @@
  * engine-neutral SchemaModel. MySQL has no schemas inside a database, so the database named in
  * the URL is the model's one schema; `options.schemas` does not apply.
  */
+import { groupBy, referentialActionFromSql, toNumberOrNull } from '../../core/model-building.js';
 import type {
   CheckConstraintInfo,
   ColumnInfo,
   ConstraintInfo,
   ForeignKeyInfo,
   IndexInfo,
-  ReferentialAction,
   SchemaModel,
   SequenceInfo,
   TableInfo,
@@ -46,12 +46,12 @@ export function buildModel(catalog: MysqlCatalog, target: string, now: Date): Sc
     .map((t): TableInfo => {
       const tableIndexes = indexes.get(t.name) ?? [];
       const primary = tableIndexes.find((i) => i.primary);
-      const tableBytes = num(t.tableBytes);
-      const indexBytes = num(t.indexBytes);
+      const tableBytes = toNumberOrNull(t.tableBytes);
+      const indexBytes = toNumberOrNull(t.indexBytes);
       return {
         schema: db,
         name: t.name,
-        rowEstimate: num(t.rowEstimate),
+        rowEstimate: toNumberOrNull(t.rowEstimate),
         tableBytes,
         indexBytes,
         totalBytes: tableBytes === null && indexBytes === null ? null : (tableBytes ?? 0) + (indexBytes ?? 0),
@@ -129,12 +129,12 @@ export function normalizeDefault(
 }
 
 function buildIndexes(catalog: MysqlCatalog): Map<string, IndexInfo[]> {
-  const pageSize = num(catalog.about.pageSize);
+  const pageSize = toNumberOrNull(catalog.about.pageSize);
   const bytes = new Map<string, number>();
   for (const s of catalog.indexSizes) {
     // Partitions appear as `t#P#p0` (MariaDB) or `t#p#p0` (MySQL 8); an index's size is their sum.
     const key = `${s.tableName.replace(/#p#.*$/i, '')}\0${s.indexName}`;
-    bytes.set(key, (bytes.get(key) ?? 0) + (num(s.pages) ?? 0) * (pageSize ?? 0));
+    bytes.set(key, (bytes.get(key) ?? 0) + (toNumberOrNull(s.pages) ?? 0) * (pageSize ?? 0));
   }
   const out = new Map<string, IndexInfo[]>();
   for (const [key, parts] of groupBy(catalog.indexParts, (p) => `${p.tableName}\0${p.name}`)) {
@@ -160,21 +160,13 @@ function buildIndexes(catalog: MysqlCatalog): Map<string, IndexInfo[]> {
 /** `col`, `col(10)` for a prefix part, or the expression text of a functional part. */
 function indexPart(p: IndexPartRow): string {
   if (p.columnName === null) return p.expression ?? '';
-  const prefix = num(p.subPart);
+  const prefix = toNumberOrNull(p.subPart);
   return prefix === null ? p.columnName : `${p.columnName}(${prefix})`;
 }
 
 function stripPrefix(column: string): string {
   return column.replace(/\(\d+\)$/, '');
 }
-
-const actions: Record<string, ReferentialAction> = {
-  'NO ACTION': 'no action',
-  RESTRICT: 'restrict',
-  CASCADE: 'cascade',
-  'SET NULL': 'set null',
-  'SET DEFAULT': 'set default',
-};
 
 function buildForeignKeys(catalog: MysqlCatalog): Map<string, ForeignKeyInfo[]> {
   const out = new Map<string, ForeignKeyInfo[]>();
@@ -188,8 +180,8 @@ function buildForeignKeys(catalog: MysqlCatalog): Map<string, ForeignKeyInfo[]> 
       referencedSchema: first.referencedSchema,
       referencedTable: first.referencedTable,
       referencedColumns: parts.map((p) => p.referencedColumn),
-      onUpdate: actions[first.onUpdate.toUpperCase()] ?? 'no action',
-      onDelete: actions[first.onDelete.toUpperCase()] ?? 'no action',
+      onUpdate: referentialActionFromSql(first.onUpdate),
+      onDelete: referentialActionFromSql(first.onDelete),
     });
     out.set(first.tableName, list);
   }
@@ -231,38 +223,20 @@ function buildSequences(catalog: MysqlCatalog): SequenceInfo[] {
   );
   return catalog.sequences
     .map((s): SequenceInfo => {
-      const next = num(s.nextNotCached);
-      const increment = num(s.increment) ?? 1;
-      const unused = next === num(s.startValue) && num(s.cycles) === 0;
+      const next = toNumberOrNull(s.nextNotCached);
+      const increment = toNumberOrNull(s.increment) ?? 1;
+      const unused = next === toNumberOrNull(s.startValue) && toNumberOrNull(s.cycles) === 0;
       return {
         schema: db,
         name: s.name,
         dataType: dataTypes.get(s.name) ?? 'bigint',
         lastValue: unused || next === null ? null : next - increment,
-        maxValue: num(s.maximumValue),
+        maxValue: toNumberOrNull(s.maximumValue),
         increment,
         ownedBy: null,
       };
     })
     .sort(byName);
-}
-
-/** Catalog numbers arrive as numbers, strings (BIGINT, DECIMAL) or bigint; null stays null. */
-function num(value: unknown): number | null {
-  if (value === null || value === undefined || value === '') return null;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : null;
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = out.get(k);
-    if (list) list.push(item);
-    else out.set(k, [item]);
-  }
-  return out;
 }
 
 /** Code-point order, so the result does not depend on the server's collation or the locale. */

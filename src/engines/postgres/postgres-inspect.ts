@@ -3,6 +3,7 @@
  * postgres-catalog-queries.ts), run on three sessions side by side and stitched together here
  * by oid. Ten queries whether the database has three tables or fifty thousand.
  */
+import { toNumberOrNull } from '../../core/model-building.js';
 import type {
   ColumnInfo,
   IndexInfo,
@@ -60,8 +61,8 @@ export const postgresInspectRole: InspectRole = {
         schema: s.schema,
         name: s.name,
         dataType: s.data_type,
-        lastValue: toNumber(s.last_value),
-        maxValue: toNumber(s.max_value),
+        lastValue: toNumberOrNull(s.last_value),
+        maxValue: toNumberOrNull(s.max_value),
         increment: Number(s.increment),
         ownedBy: s.owned_by,
       })),
@@ -246,9 +247,4 @@ const actions: Record<string, ReferentialAction> = {
 
 function referentialAction(code: string): ReferentialAction {
   return actions[code] ?? 'no action';
-}
-
-/** bigint and numeric arrive as strings; the model wants numbers (precision beyond 2^53 is lost). */
-function toNumber(value: string | number | null): number | null {
-  return value === null ? null : Number(value);
 }

@@ -3,11 +3,11 @@
  * queries here, so every mapping rule (rowid aliases, autoindexes, implicit FK targets) can be
  * tested from plain rows.
  */
+import { groupBy, referentialActionFromSql } from '../../core/model-building.js';
 import type {
   ColumnInfo,
   ForeignKeyInfo,
   IndexInfo,
-  ReferentialAction,
   SchemaModel,
   SequenceInfo,
   TableInfo,
@@ -165,8 +165,8 @@ function buildForeignKeys(rows: ForeignKeyRow[], primaryKeys: Map<string, string
       referencedColumns: implicit
         ? (primaryKeys.get(first.ref_table) ?? [])
         : parts.map((p) => p.to_col as string),
-      onUpdate: referentialAction(first.on_update),
-      onDelete: referentialAction(first.on_delete),
+      onUpdate: referentialActionFromSql(first.on_update),
+      onDelete: referentialActionFromSql(first.on_delete),
     };
   });
 }
@@ -188,27 +188,4 @@ function primaryKeyColumns(rows: ColumnRow[]): string[] {
     .filter((r) => r.pk > 0)
     .sort((a, b) => a.pk - b.pk)
     .map((r) => r.name);
-}
-
-const actions: Record<string, ReferentialAction> = {
-  'NO ACTION': 'no action',
-  RESTRICT: 'restrict',
-  CASCADE: 'cascade',
-  'SET NULL': 'set null',
-  'SET DEFAULT': 'set default',
-};
-
-function referentialAction(action: string): ReferentialAction {
-  return actions[action.toUpperCase()] ?? 'no action';
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
 }
