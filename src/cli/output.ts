@@ -1,4 +1,4 @@
-import { redact, redactDeep } from '../core/redact.js';
+import { redact, redactedJson } from '../core/redact.js';
 
 /** How the CLI prints: JSON or text, quiet or verbose, colour or not. */
 export interface Output {
@@ -31,7 +31,7 @@ export function createOutput(flags: {
     note(text) {
       if (!flags.quiet) process.stderr.write(redact(text) + '\n');
     },
-    printJson: (value) => void process.stdout.write(JSON.stringify(redactDeep(value), null, 2) + '\n'),
+    printJson: (value) => void process.stdout.write(redactedJson(value) + '\n'),
   };
 }
 

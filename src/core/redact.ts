@@ -19,6 +19,9 @@ export function registerSecret(secret: string | undefined | null): void {
   // Drivers and URLs also show the percent-encoded form.
   const encoded = encodeURIComponent(secret);
   if (encoded !== secret) secrets.add(encoded);
+  // …and JSON output shows the escaped form of a secret containing quotes or backslashes.
+  const escaped = JSON.stringify(secret).slice(1, -1);
+  if (escaped !== secret) secrets.add(escaped);
 }
 
 /** Replace every registered secret, and any `user:password@` in a URL, with {@link REDACTED}. */
@@ -51,16 +54,19 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Deep-copy a JSON-like value with every string redacted (for `--json` output and logs). */
-export function redactDeep<T>(value: T): T {
-  if (typeof value === 'string') return redact(value) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => redactDeep(v)) as T;
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = /^(password|secret|token)$/i.test(k) && typeof v === 'string' ? REDACTED : redactDeep(v);
-    }
-    return out as T;
-  }
-  return value;
+const secretKey = /^(password|secret|token)$/i;
+
+/**
+ * Serialize a value as JSON with secrets redacted: values under password-like keys are masked,
+ * and the finished text is redacted in one pass (cheaper than visiting every string of a large
+ * schema model, and it also catches secrets split across keys and values).
+ */
+export function redactedJson(value: unknown, indent = 2): string {
+  return redact(
+    JSON.stringify(
+      value,
+      (key, v: unknown) => (secretKey.test(key) && typeof v === 'string' ? REDACTED : v),
+      indent,
+    ),
+  );
 }

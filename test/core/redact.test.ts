@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redact, redactDeep, redactUrl, registerSecret, REDACTED } from '../../src/core/redact.js';
+import {
+  redact,
+  redactDeep,
+  redactedJson,
+  redactUrl,
+  registerSecret,
+  REDACTED,
+} from '../../src/core/redact.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { parseNetworkUrl } from '../../src/core/connection-spec.js';
 
@@ -29,10 +36,16 @@ describe('redaction', () => {
     assert.ok(out.includes('sslmode=require'));
   });
 
-  it('redactDeep masks password-named keys and secrets in nested values', () => {
-    registerSecret('deepSecret99');
-    const out = redactDeep({ a: [{ password: 'anything' }, 'x deepSecret99 y'], n: 3 });
-    assert.deepEqual(out, { a: [{ password: REDACTED }, `x ${REDACTED} y`], n: 3 });
+  it('redactedJson masks password-like keys and secrets, including JSON-escaped ones', () => {
+    registerSecret('q"uote\\d');
+    const text = redactedJson({ url: 'postgres://u:pw55@h/db', token: 't', note: 'has q"uote\\d inside' });
+    assert.ok(!text.includes('pw55'));
+    assert.ok(!text.includes('uote'));
+    assert.deepEqual(JSON.parse(text), {
+      url: `postgres://u:${REDACTED}@h/db`,
+      token: REDACTED,
+      note: `has ${REDACTED} inside`,
+    });
   });
 
   it('DbwardError messages and hints are redacted at construction', () => {
