@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  redact,
-  redactDeep,
-  redactedJson,
-  redactUrl,
-  registerSecret,
-  REDACTED,
-} from '../../src/core/redact.js';
+import { redact, redactedJson, redactUrl, registerSecret, REDACTED } from '../../src/core/redact.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { parseNetworkUrl } from '../../src/core/connection-spec.js';
 
