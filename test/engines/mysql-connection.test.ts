@@ -1,48 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionError, QueryError } from '../../src/core/errors.js';
+import { QueryError, type ConnectionError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { defaultTargetOptions, type TargetOptions } from '../../src/core/target.js';
+import type { TargetOptions } from '../../src/core/target.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
-import { mysqlConnectionRole } from '../../src/engines/mysql/mysql-connection.js';
 import { mysqlEngine } from '../../src/engines/mysql/mysql-engine.js';
 import { connectionFailureKind } from '../../src/engines/mysql/mysql-errors.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import {
+  closedPort,
+  connectSql,
+  expectConnectionError,
+  silentServer,
+  withCredentials,
+} from '../helpers/engine-connect.js';
 
 const skip = skipReason('mysql');
 
-async function open(
-  url: string,
-  options: TargetOptions = defaultTargetOptions,
-  logger: Logger = silentLogger,
-) {
-  const target = { name: 't', url, displayUrl: url, options };
-  const conn = await mysqlConnectionRole.connect({ target, spec: mysqlEngine.parseUrl(url), logger });
-  assert.equal(conn.kind, 'sql');
-  return conn as SqlConnection;
-}
+const open = (url: string, options: Partial<TargetOptions> = {}, logger?: Logger): Promise<SqlConnection> =>
+  connectSql(mysqlEngine, url, options, logger);
 
 /** The connection error `open(url)` fails with; fails the test if it connects. */
-async function connectError(url: string, options?: TargetOptions): Promise<ConnectionError> {
-  try {
-    const conn = await open(url, options);
-    await conn.close();
-  } catch (err) {
-    assert.ok(err instanceof ConnectionError, `expected a ConnectionError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`connected to ${url}`);
-}
-
-function withCredentials(url: string, user: string, password: string): string {
-  const u = new URL(url);
-  u.username = user;
-  u.password = password;
-  return u.toString();
-}
+const connectError = (url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> =>
+  expectConnectionError(mysqlEngine, url, options);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -204,7 +186,7 @@ describe('mysql connection', { skip }, () => {
   it('survives pooled connections being killed, idle or mid-transaction', async () => {
     const warnings: string[] = [];
     const logger: Logger = { ...silentLogger, warn: (message) => warnings.push(message) };
-    const victim = await open(db.url, defaultTargetOptions, logger);
+    const victim = await open(db.url, {}, logger);
     try {
       const idleId = (await victim.query<{ id: number }>('SELECT CONNECTION_ID() AS id')).rows[0]?.id;
       await admin.query(`KILL ${Number(idleId)}`);
@@ -232,7 +214,7 @@ describe('mysql connection', { skip }, () => {
   });
 
   it('closes idle connections after pool.idleTimeoutMs (mysql2 ignores idleTimeout unless maxIdle < connectionLimit)', async () => {
-    const c = await open(db.url, { ...defaultTargetOptions, pool: { max: 2, idleTimeoutMs: 500 } });
+    const c = await open(db.url, { pool: { max: 2, idleTimeoutMs: 500 } });
     try {
       assert.equal(c.poolStats().total, 1);
       // mysql2's reaper runs once a second.
@@ -244,7 +226,7 @@ describe('mysql connection', { skip }, () => {
   });
 
   it('reports pool stats and closes idempotently', async () => {
-    const options = { ...defaultTargetOptions, pool: { max: 3, idleTimeoutMs: 30_000 } };
+    const options = { pool: { max: 3, idleTimeoutMs: 30_000 } };
     const c = await open(db.url, options);
     assert.deepEqual(c.poolStats(), { max: 3, total: 1, idle: 1, inUse: 0, waiting: 0 });
     await c.withSession(async () => {
@@ -286,10 +268,7 @@ describe('mysql connection diagnosis', { skip }, () => {
   });
 
   it('refused: nothing listens on the port', async () => {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
+    const port = await closedPort();
     const err = await connectError(`mysql://root@127.0.0.1:${port}/x`);
     assert.equal(err.kind, 'refused');
     assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
@@ -303,20 +282,13 @@ describe('mysql connection diagnosis', { skip }, () => {
   });
 
   it('timeout: the server accepts but never greets', async () => {
-    const sockets: net.Socket[] = [];
-    const server = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
+    const silent = await silentServer();
     try {
-      const err = await connectError(`mysql://root@127.0.0.1:${port}/x`, {
-        ...defaultTargetOptions,
-        connectTimeoutMs: 300,
-      });
+      const err = await connectError(`mysql://root@127.0.0.1:${silent.port}/x`, { connectTimeoutMs: 300 });
       assert.equal(err.kind, 'timeout');
       assert.match(err.message, /300 ms/);
     } finally {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await silent.close();
     }
   });
 

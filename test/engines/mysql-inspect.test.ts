@@ -1,29 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/core/logger.js';
 import type { IndexInfo, SchemaModel, TableInfo } from '../../src/core/schema-model.js';
-import { defaultTargetOptions, type Target } from '../../src/core/target.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
-import { mysqlConnectionRole } from '../../src/engines/mysql/mysql-connection.js';
 import { mysqlEngine } from '../../src/engines/mysql/mysql-engine.js';
 import { mysqlInspectRole, normalizeDefault } from '../../src/engines/mysql/mysql-inspect.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import { connectSql, testTarget } from '../helpers/engine-connect.js';
 
 const skip = skipReason('mysql');
 
-function targetFor(url: string): Target {
-  return { name: 't', url, displayUrl: url, options: defaultTargetOptions };
-}
-
-async function open(url: string): Promise<SqlConnection> {
-  const conn = await mysqlConnectionRole.connect({
-    target: targetFor(url),
-    spec: mysqlEngine.parseUrl(url),
-    logger: silentLogger,
-  });
-  return conn as SqlConnection;
-}
+const open = (url: string): Promise<SqlConnection> => connectSql(mysqlEngine, url);
 
 const schemaSql = [
   `CREATE TABLE authors (
@@ -114,7 +101,7 @@ describe('mysql inspect', { skip }, () => {
     conn = await open(db.url);
     for (const sql of schemaSql) await conn.query(sql);
     await conn.query('SELECT NEXTVAL(invoice_seq)');
-    model = await mysqlInspectRole.inspect(conn, targetFor(db.url), {});
+    model = await mysqlInspectRole.inspect(conn, testTarget(db.url), {});
   });
 
   after(async () => {
@@ -254,7 +241,7 @@ describe('mysql inspect', { skip }, () => {
       };
       const countFor = async () => {
         queries = 0;
-        await mysqlInspectRole.inspect(c, targetFor(scratch.url), {});
+        await mysqlInspectRole.inspect(c, testTarget(scratch.url), {});
         return queries;
       };
       await createTables(0, 3);
@@ -274,7 +261,7 @@ describe('mysql inspect', { skip }, () => {
     try {
       const url = new URL(adminUrl('mysql') ?? '');
       url.pathname = '/';
-      await assert.rejects(mysqlInspectRole.inspect(c, targetFor(url.toString()), {}), ConfigError);
+      await assert.rejects(mysqlInspectRole.inspect(c, testTarget(url.toString()), {}), ConfigError);
     } finally {
       await c.close();
     }

@@ -4,52 +4,32 @@
  * provoke on a test server.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryError } from '../../src/core/errors.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
-import { defaultTargetOptions, type Target, type TargetOptions } from '../../src/core/target.js';
+import { defaultTargetOptions, type TargetOptions } from '../../src/core/target.js';
 import type { SqlConnection, SqlSession } from '../../src/engines/contract.js';
 import { postgresEngine } from '../../src/engines/postgres/postgres-engine.js';
 import { sslOptions } from '../../src/engines/postgres/postgres-connection.js';
 import { connectionFailureKind, lineAndColumn } from '../../src/engines/postgres/postgres-errors.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import {
+  closedPort,
+  connectSql,
+  expectConnectionError,
+  silentServer,
+  withCredentials,
+} from '../helpers/engine-connect.js';
 
-async function connect(
+const connect = (
   url: string,
   options: Partial<TargetOptions> = {},
-  logger: Logger = silentLogger,
-): Promise<SqlConnection> {
-  const target: Target = {
-    name: 't',
-    url,
-    displayUrl: url,
-    options: { ...defaultTargetOptions, ...options },
-  };
-  const role = await postgresEngine.roles.connection!();
-  const conn = await role.connect({ target, spec: postgresEngine.parseUrl(url), logger });
-  assert.equal(conn.kind, 'sql');
-  return conn as SqlConnection;
-}
+  logger?: Logger,
+): Promise<SqlConnection> => connectSql(postgresEngine, url, options, logger);
 
 /** The ConnectionError a connect attempt fails with (the test fails if it connects). */
-async function connectFailure(url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> {
-  try {
-    const conn = await connect(url, options);
-    await conn.close();
-  } catch (err) {
-    assert.ok(err instanceof ConnectionError, `expected a ConnectionError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`connected to ${url}`);
-}
-
-function withUser(url: string, user: string, password: string): string {
-  const u = new URL(url);
-  u.username = user;
-  u.password = password;
-  return u.toString();
-}
+const connectFailure = (url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> =>
+  expectConnectionError(postgresEngine, url, options);
 
 describe('postgres connection', { skip: skipReason('postgres') }, () => {
   let database: TestDatabase;
@@ -374,11 +354,7 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
 
   describe('connect failures', () => {
     it('refused: a closed port', async () => {
-      const server = net.createServer();
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as net.AddressInfo;
-      await new Promise((resolve) => server.close(resolve));
-      const err = await connectFailure(`postgres://postgres@127.0.0.1:${port}/postgres`);
+      const err = await connectFailure(`postgres://postgres@127.0.0.1:${await closedPort()}/postgres`);
       assert.equal(err.kind, 'refused');
       assert.equal(err.exitCode, 3);
       assert.equal(err.context.engine, 'postgres');
@@ -391,21 +367,17 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
     });
 
     it('timeout: a server that accepts and never answers', async () => {
-      const sockets: net.Socket[] = [];
-      const silent = net.createServer((s) => sockets.push(s));
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      const { port } = silent.address() as net.AddressInfo;
+      const silent = await silentServer();
       try {
         const started = Date.now();
-        const err = await connectFailure(`postgres://postgres@127.0.0.1:${port}/postgres`, {
+        const err = await connectFailure(`postgres://postgres@127.0.0.1:${silent.port}/postgres`, {
           connectTimeoutMs: 300,
         });
         assert.equal(err.kind, 'timeout');
         assert.match(err.message, /300 ms/);
         assert.ok(Date.now() - started < 5_000);
       } finally {
-        for (const s of sockets) s.destroy();
-        silent.close();
+        await silent.close();
       }
     });
 
@@ -428,7 +400,7 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
       const password = 'correct-horse-9f2c';
       const wrong = 'Wr0ng-pa55word-7d1e';
       const role = await createRole(`PASSWORD '${password}'`);
-      const url = withUser(database.url, role, wrong);
+      const url = withCredentials(database.url, role, wrong);
       try {
         const c = await connect(url);
         await c.close();
@@ -445,7 +417,7 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
     });
 
     it('auth-failed: a role that does not exist', async () => {
-      const err = await connectFailure(withUser(database.url, 'dbward_no_such_role', 'whatever-pw'));
+      const err = await connectFailure(withCredentials(database.url, 'dbward_no_such_role', 'whatever-pw'));
       assert.equal(err.kind, 'auth-failed');
     });
 
@@ -453,7 +425,7 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
       const role = await createRole(`PASSWORD 'pw-connect-1'`);
       await conn.query(`REVOKE CONNECT ON DATABASE ${database.name} FROM PUBLIC`);
       try {
-        const err = await connectFailure(withUser(database.url, role, 'pw-connect-1'));
+        const err = await connectFailure(withCredentials(database.url, role, 'pw-connect-1'));
         assert.equal(err.kind, 'permission-denied');
       } finally {
         await conn.query(`GRANT CONNECT ON DATABASE ${database.name} TO PUBLIC`);
@@ -462,7 +434,7 @@ describe('postgres connection', { skip: skipReason('postgres') }, () => {
 
     it('too-many-connections: a role over its CONNECTION LIMIT', async () => {
       const role = await createRole(`PASSWORD 'pw-limit-1' CONNECTION LIMIT 1`);
-      const url = withUser(database.url, role, 'pw-limit-1');
+      const url = withCredentials(database.url, role, 'pw-limit-1');
       const first = await connect(url);
       try {
         await first.withSession(async () => {

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { silentLogger } from '../../src/core/logger.js';
 import type { SchemaModel, TableInfo } from '../../src/core/schema-model.js';
-import { defaultTargetOptions, type Target } from '../../src/core/target.js';
+import type { Target } from '../../src/core/target.js';
 import type { SqlConnection, SqlSession } from '../../src/engines/contract.js';
 import { postgresEngine } from '../../src/engines/postgres/postgres-engine.js';
 import { freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import { connectSql, testTarget } from '../helpers/engine-connect.js';
 
 const schemaSql = [
   'CREATE SCHEMA shop',
@@ -127,18 +127,8 @@ describe('postgres inspect', { skip: skipReason('postgres') }, () => {
 
   before(async () => {
     database = await freshDatabase('postgres');
-    target = {
-      name: 'inspect-test',
-      url: database.url,
-      displayUrl: database.url,
-      options: defaultTargetOptions,
-    };
-    const role = await postgresEngine.roles.connection!();
-    conn = (await role.connect({
-      target,
-      spec: postgresEngine.parseUrl(database.url),
-      logger: silentLogger,
-    })) as SqlConnection;
+    target = { ...testTarget(database.url), name: 'inspect-test' };
+    conn = await connectSql(postgresEngine, target);
     for (const sql of schemaSql) await conn.query(sql);
     // A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind.
     await assert.rejects(conn.query('CREATE UNIQUE INDEX CONCURRENTLY dupes_v_uniq ON audit.dupes (v)'));

@@ -1,55 +1,24 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
-import { ConnectionError, QueryError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { defaultTargetOptions, type Target, type TargetOptions } from '../../src/core/target.js';
+import { QueryError, type ConnectionError } from '../../src/core/errors.js';
+import type { TargetOptions } from '../../src/core/target.js';
 import type { KeyValueConnection } from '../../src/engines/contract.js';
-import { redisConnectionRole } from '../../src/engines/redis/redis-connection.js';
 import { redisEngine } from '../../src/engines/redis/redis-engine.js';
 import { freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import {
+  closedPort,
+  connectKeyValue,
+  expectConnectionError,
+  silentServer,
+  withCredentials,
+} from '../helpers/engine-connect.js';
 
-function target(url: string, options: Partial<TargetOptions> = {}): Target {
-  return { name: 't', url, displayUrl: url, options: { ...defaultTargetOptions, ...options } };
-}
+const connect = (url: string, options: Partial<TargetOptions> = {}): Promise<KeyValueConnection> =>
+  connectKeyValue(redisEngine, url, options);
 
-async function connect(url: string, options: Partial<TargetOptions> = {}): Promise<KeyValueConnection> {
-  const conn = await redisConnectionRole.connect({
-    target: target(url, options),
-    spec: redisEngine.parseUrl(url),
-    logger: silentLogger,
-  });
-  assert.equal(conn.kind, 'keyvalue');
-  return conn as KeyValueConnection;
-}
-
-async function connectError(url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> {
-  try {
-    const conn = await connect(url, options);
-    await conn.close();
-  } catch (err) {
-    assert.ok(err instanceof ConnectionError, `expected a ConnectionError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the connection to fail');
-}
-
-function withUserinfo(url: string, user: string, password: string): string {
-  const u = new URL(url);
-  u.username = user;
-  u.password = password;
-  return u.toString();
-}
-
-/** A port nothing listens on: bind an ephemeral port, then release it. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const connectError = (url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> =>
+  expectConnectionError(redisEngine, url, options);
 
 describe('redis connection', { skip: skipReason('redis') }, () => {
   let db: TestDatabase;
@@ -105,12 +74,12 @@ describe('redis connection', { skip: skipReason('redis') }, () => {
     const wrong = `wrong-${randomBytes(6).toString('hex')}`;
     await conn.command('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '+@all');
     try {
-      const err = await connectError(withUserinfo(db.url, user, wrong));
+      const err = await connectError(withCredentials(db.url, user, wrong));
       assert.equal(err.kind, 'auth-failed');
       assert.match(err.message, new RegExp(`user "${user}"`));
       const printed = JSON.stringify(err.toJSON()) + err.message + (err.hint ?? '');
       assert.ok(!printed.includes(wrong), 'the password must not appear');
-      const ok = await connect(withUserinfo(db.url, user, password));
+      const ok = await connect(withCredentials(db.url, user, password));
       await ok.ping();
       await ok.close();
     } finally {
@@ -150,19 +119,15 @@ describe('redis connection failures', () => {
   });
 
   it('diagnoses a server that accepts but never answers as timeout', async () => {
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as net.AddressInfo;
+    const silent = await silentServer();
     try {
       const started = Date.now();
-      const err = await connectError(`redis://127.0.0.1:${port}/0`, { connectTimeoutMs: 300 });
+      const err = await connectError(`redis://127.0.0.1:${silent.port}/0`, { connectTimeoutMs: 300 });
       assert.equal(err.kind, 'timeout');
       assert.match(err.message, /300 ms/);
       assert.ok(Date.now() - started < 2_000);
     } finally {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   });
 });

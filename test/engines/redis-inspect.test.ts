@@ -1,27 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { silentLogger } from '../../src/core/logger.js';
 import type { KeyPatternInfo } from '../../src/core/schema-model.js';
-import { defaultTargetOptions, type Target } from '../../src/core/target.js';
 import type { KeyValueConnection } from '../../src/engines/contract.js';
-import { redisConnectionRole } from '../../src/engines/redis/redis-connection.js';
 import { redisEngine } from '../../src/engines/redis/redis-engine.js';
 import { redisInspectRole } from '../../src/engines/redis/redis-inspect.js';
 import { freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import { connectKeyValue, testTarget } from '../helpers/engine-connect.js';
 
-function target(url: string): Target {
-  return { name: 't', url, displayUrl: url, options: defaultTargetOptions };
-}
-
-async function connect(url: string): Promise<KeyValueConnection> {
-  const conn = await redisConnectionRole.connect({
-    target: target(url),
-    spec: redisEngine.parseUrl(url),
-    logger: silentLogger,
-  });
-  return conn as KeyValueConnection;
-}
+const connect = (url: string): Promise<KeyValueConnection> => connectKeyValue(redisEngine, url);
 
 const byPattern = (patterns: KeyPatternInfo[]) => new Map(patterns.map((p) => [`${p.pattern} ${p.type}`, p]));
 
@@ -49,7 +36,7 @@ describe('redis inspect', { skip: skipReason('redis') }, () => {
   });
 
   it('reports keyspaces and exact patterns when the sample covers every key', async () => {
-    const model = await redisInspectRole.inspect(conn, target(db.url), {});
+    const model = await redisInspectRole.inspect(conn, testTarget(db.url), {});
     assert.equal(model.engine, 'redis');
     assert.equal(model.target, 't');
     assert.equal(model.database, `db${dbIndex}`);
@@ -105,7 +92,7 @@ describe('redis inspect', { skip: skipReason('redis') }, () => {
   });
 
   it('extrapolates from a partial sample', async () => {
-    const model = await redisInspectRole.inspect(conn, target(db.url), { sampleKeys: 120 });
+    const model = await redisInspectRole.inspect(conn, testTarget(db.url), { sampleKeys: 120 });
     const sampled = model.keyPatterns.reduce((sum, p) => sum + p.sampledKeys, 0);
     const estimated = model.keyPatterns.reduce((sum, p) => sum + p.estimatedKeys, 0);
     assert.equal(sampled, 120);
@@ -123,7 +110,7 @@ describe('redis inspect', { skip: skipReason('redis') }, () => {
     url.password = password;
     const limited = await connect(url.toString());
     try {
-      const model = await redisInspectRole.inspect(limited, target(url.toString()), {});
+      const model = await redisInspectRole.inspect(limited, testTarget(url.toString()), {});
       const patterns = byPattern(model.keyPatterns);
       assert.equal(patterns.get('user:* hash')?.estimatedKeys, 300);
       assert.equal(patterns.get('session:* string')?.estimatedKeys, 50);
@@ -138,7 +125,7 @@ describe('redis inspect', { skip: skipReason('redis') }, () => {
     const empty = await freshDatabase('redis');
     const c = await connect(empty.url);
     try {
-      const model = await redisInspectRole.inspect(c, target(empty.url), {});
+      const model = await redisInspectRole.inspect(c, testTarget(empty.url), {});
       assert.deepEqual(model.keyPatterns, []);
     } finally {
       await c.close();

@@ -3,39 +3,19 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ConnectionError, QueryError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { defaultTargetOptions, type Target, type TargetOptions } from '../../src/core/target.js';
+import { QueryError, type ConnectionError } from '../../src/core/errors.js';
+import type { TargetOptions } from '../../src/core/target.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
-import { sqliteConnectionRole } from '../../src/engines/sqlite/sqlite-connection.js';
 import { sqliteEngine } from '../../src/engines/sqlite/sqlite-engine.js';
 import { diagnoseSqliteOpenError } from '../../src/engines/sqlite/sqlite-errors.js';
 import { freshDatabase, type TestDatabase } from '../harness/test-databases.js';
+import { connectSql, expectConnectionError } from '../helpers/engine-connect.js';
 
-function target(url: string, options: Partial<TargetOptions> = {}): Target {
-  return { name: 't', url, displayUrl: url, options: { ...defaultTargetOptions, ...options } };
-}
+const connect = (url: string, options: Partial<TargetOptions> = {}): Promise<SqlConnection> =>
+  connectSql(sqliteEngine, url, options);
 
-async function connect(url: string, options: Partial<TargetOptions> = {}): Promise<SqlConnection> {
-  const conn = await sqliteConnectionRole.connect({
-    target: target(url, options),
-    spec: sqliteEngine.parseUrl(url),
-    logger: silentLogger,
-  });
-  assert.equal(conn.kind, 'sql');
-  return conn as SqlConnection;
-}
-
-async function connectError(url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> {
-  try {
-    const conn = await connect(url, options);
-    await conn.close();
-  } catch (err) {
-    assert.ok(err instanceof ConnectionError, `expected a ConnectionError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the connection to fail');
-}
+const connectError = (url: string, options: Partial<TargetOptions> = {}): Promise<ConnectionError> =>
+  expectConnectionError(sqliteEngine, url, options);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

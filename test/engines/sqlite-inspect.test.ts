@@ -1,26 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../src/core/logger.js';
 import type { TableInfo } from '../../src/core/schema-model.js';
-import { defaultTargetOptions, type Target } from '../../src/core/target.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
-import { sqliteConnectionRole } from '../../src/engines/sqlite/sqlite-connection.js';
 import { sqliteEngine } from '../../src/engines/sqlite/sqlite-engine.js';
 import { sqliteInspectRole } from '../../src/engines/sqlite/sqlite-inspect.js';
 import { freshDatabase, type TestDatabase } from '../harness/test-databases.js';
+import { connectSql, testTarget } from '../helpers/engine-connect.js';
 
-function target(url: string): Target {
-  return { name: 't', url, displayUrl: url, options: defaultTargetOptions };
-}
-
-async function connect(url: string): Promise<SqlConnection> {
-  const conn = await sqliteConnectionRole.connect({
-    target: target(url),
-    spec: sqliteEngine.parseUrl(url),
-    logger: silentLogger,
-  });
-  return conn as SqlConnection;
-}
+const connect = (url: string): Promise<SqlConnection> => connectSql(sqliteEngine, url);
 
 /** The same connection, counting the statements sent through it. */
 function counting(conn: SqlConnection): { conn: SqlConnection; count: () => number } {
@@ -83,7 +70,7 @@ describe('sqlite inspect', () => {
   });
 
   it('fills every field of the schema model', async () => {
-    const model = await sqliteInspectRole.inspect(conn, target(db.url), {});
+    const model = await sqliteInspectRole.inspect(conn, testTarget(db.url), {});
     assert.equal(model.engine, 'sqlite');
     assert.equal(model.target, 't');
     assert.equal(model.database, db.name);
@@ -243,7 +230,7 @@ describe('sqlite inspect', () => {
         );
         await c.query(ddl.join('\n'));
         const { conn: counted, count } = counting(c);
-        const model = await sqliteInspectRole.inspect(counted, target(fresh.url), {});
+        const model = await sqliteInspectRole.inspect(counted, testTarget(fresh.url), {});
         assert.equal(model.tables.length, tables);
         return count();
       } finally {
@@ -269,7 +256,7 @@ describe('sqlite inspect', () => {
       );
       await c.query(ddl.join('\n'));
       const started = performance.now();
-      const model = await sqliteInspectRole.inspect(c, target(fresh.url), {});
+      const model = await sqliteInspectRole.inspect(c, testTarget(fresh.url), {});
       const ms = performance.now() - started;
       assert.equal(model.tables.length, 500);
       assert.equal(model.tables[0]?.indexes.length, 2);
@@ -286,7 +273,7 @@ describe('sqlite inspect', () => {
     const c = await connect(fresh.url);
     try {
       await c.query('CREATE VIRTUAL TABLE docs USING fts5 (title, body)');
-      const model = await sqliteInspectRole.inspect(c, target(fresh.url), {});
+      const model = await sqliteInspectRole.inspect(c, testTarget(fresh.url), {});
       assert.deepEqual(
         model.tables.map((t) => [t.name, t.columns.map((col) => col.name), t.tableBytes]),
         [['docs', ['title', 'body'], null]],
@@ -302,7 +289,7 @@ describe('sqlite inspect', () => {
     const c = await connect(fresh.url);
     try {
       await c.query('CREATE TABLE a (x); INSERT INTO a VALUES (1), (2)');
-      const model = await sqliteInspectRole.inspect(c, target(fresh.url), {});
+      const model = await sqliteInspectRole.inspect(c, testTarget(fresh.url), {});
       assert.equal(model.tables[0]?.rowEstimate, null);
       assert.deepEqual(model.sequences, []);
     } finally {
