@@ -7,10 +7,25 @@
 # servers); where it installs something, a temporary policy-rc.d keeps the packages' scripts from
 # starting them. Services that are already running are left alone.
 #
+# With --bench it also installs what the benchmarks in bench/ run (`npm run bench`): hyperfine,
+# GNU time and the sqlite3 shell. Without it, nothing of that group is touched.
+#
 # Not root, or no apt-get: prints what to install and exits 0.
 set -euo pipefail
 
 base_packages=(postgresql postgresql-contrib mariadb-server mariadb-client redis-server zstd)
+bench_packages=(hyperfine time sqlite3)
+
+with_bench=0
+for arg in "$@"; do
+  case $arg in
+    --bench) with_bench=1 ;;
+    *)
+      echo "usage: install-deps.sh [--bench]" >&2
+      exit 2
+      ;;
+  esac
+done
 
 is_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -35,6 +50,7 @@ if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1 || ! command -v 
   echo "  PostgreSQL (initdb, postgres) with contrib (pg_stat_statements) and hypopg, e.g. postgresql-15 postgresql-15-hypopg"
   echo "  MariaDB (mariadb-install-db, mariadbd, mariadb), e.g. mariadb-server mariadb-client"
   echo "  Redis (redis-server) and zstd"
+  echo "  and for the benchmarks (npm run bench): hyperfine, GNU time (/usr/bin/time), sqlite3"
   echo "  or point the tests at running servers with DBWARD_TEST_POSTGRES_URL, DBWARD_TEST_MYSQL_URL, DBWARD_TEST_REDIS_URL"
   exit 0
 fi
@@ -80,6 +96,11 @@ mapfile -t missing < <(missing_of "postgresql-$major" "postgresql-$major-hypopg"
 install_packages "${missing[@]}"
 
 all=("${base_packages[@]}" "postgresql-$major" "postgresql-$major-hypopg")
+if [[ $with_bench -eq 1 ]]; then
+  mapfile -t missing < <(missing_of "${bench_packages[@]}")
+  install_packages "${missing[@]}"
+  all+=("${bench_packages[@]}")
+fi
 if [[ ${#installed[@]} -eq 0 ]]; then
   echo "install-deps: all present (${all[*]})"
 else

@@ -157,7 +157,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Resolve once everything written so far to `stream` has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
 const code = await main(process.argv);
-// Pools and sockets may keep the event loop alive; every handle is closed by the commands, and
-// stdout/stderr writes are synchronous for files and pipes on Linux, so exiting now loses nothing.
+// Pools and sockets may keep the event loop alive, so the process ends explicitly — but only
+// after stdout and stderr have drained: a large write into a pipe is asynchronous, and exiting
+// first would cut `inspect --json | jq` off at the pipe's 64 KiB buffer.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);

@@ -38,3 +38,21 @@ describe('dbward demo (the README quick start)', () => {
     assert.equal(readFileSync(file, 'utf8'), 'not a database, but mine');
   });
 });
+
+describe('large --json output through a pipe', () => {
+  it('arrives whole (regression: exiting before stdout drained cut it at 64 KiB)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-bigjson-'));
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(path.join(dir, 'big.db'));
+    for (let i = 0; i < 300; i++) {
+      db.exec(`CREATE TABLE t${i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT, note TEXT)`);
+      db.exec(`CREATE INDEX t${i}_name ON t${i} (name)`);
+    }
+    db.close();
+    const r = await runCli(['inspect', '--json', '--url', 'sqlite:big.db'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.length > 200_000, `only ${r.stdout.length} bytes`);
+    const model = JSON.parse(r.stdout) as SchemaModel;
+    assert.equal(model.tables.length, 300);
+  });
+});
