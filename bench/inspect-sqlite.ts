@@ -9,8 +9,11 @@
  *   node --import tsx bench/inspect-sqlite.ts
  */
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { dbwardBin, measure, pick, report, runBenchmark, runToJson, scratchDir } from './lib/bench-kit.js';
+import { loadSqliteDriver } from '../src/engines/sqlite/sqlite-driver.js';
+
+// The build of better-sqlite3 that is safe on this Node version (see sqlite-driver.ts).
+const { Database } = await loadSqliteDriver();
 
 const tableCount = 500;
 const indexesPerTable = 3;

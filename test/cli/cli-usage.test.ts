@@ -8,6 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadSqliteDriver } from '../../src/engines/sqlite/sqlite-driver.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const secret = 'Sup3rSecretPw';
@@ -188,7 +189,7 @@ describe('dbward CLI: connection failures', () => {
       env: { DATABASE_URL: `sqlite:${file}` },
     });
     setTimeout(() => {
-      void import('better-sqlite3').then(({ default: Database }) => {
+      void loadSqliteDriver().then(({ Database }) => {
         const db = new Database(file);
         db.exec('CREATE TABLE t (id INTEGER)');
         db.close();

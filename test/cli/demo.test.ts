@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { SchemaModel } from '../../src/core/schema-model.js';
+import { loadSqliteDriver } from '../../src/engines/sqlite/sqlite-driver.js';
 import { runCli } from '../helpers/run-cli.js';
 
 describe('dbward demo (the README quick start)', () => {
@@ -42,7 +43,7 @@ describe('dbward demo (the README quick start)', () => {
 describe('large --json output through a pipe', () => {
   it('arrives whole (regression: exiting before stdout drained cut it at 64 KiB)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dbward-bigjson-'));
-    const { default: Database } = await import('better-sqlite3');
+    const { Database } = await loadSqliteDriver();
     const db = new Database(path.join(dir, 'big.db'));
     for (let i = 0; i < 300; i++) {
       db.exec(`CREATE TABLE t${i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT, note TEXT)`);

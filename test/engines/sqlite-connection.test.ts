@@ -2,7 +2,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { QueryError, type ConnectionError } from '../../src/core/errors.js';
 import type { TargetOptions } from '../../src/core/target.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
@@ -10,6 +9,10 @@ import { sqliteEngine } from '../../src/engines/sqlite/sqlite-engine.js';
 import { diagnoseSqliteOpenError } from '../../src/engines/sqlite/sqlite-errors.js';
 import { freshDatabase, type TestDatabase } from '../harness/test-databases.js';
 import { connectSql, expectConnectionError } from '../helpers/engine-connect.js';
+import { loadSqliteDriver } from '../../src/engines/sqlite/sqlite-driver.js';
+
+// The build of better-sqlite3 that is safe on this Node version (see sqlite-driver.ts).
+const { Database } = await loadSqliteDriver();
 
 const connect = (url: string, options: Partial<TargetOptions> = {}): Promise<SqlConnection> =>
   connectSql(sqliteEngine, url, options);
@@ -158,6 +161,12 @@ describe('sqlite connection', () => {
     assert.match(await conn.serverVersion(), /^3\.\d+\.\d+$/);
     await conn.ping();
     assert.equal(conn.quoteIdent('a"b'), '"a""b"');
+  });
+
+  it('loads the Node-API build of better-sqlite3 on Node >= 22 (regression: 12.x aborted on Node 24.19+)', async () => {
+    const driver = await loadSqliteDriver();
+    const major = Number(process.versions.node.split('.')[0]);
+    assert.equal(driver.packageName, major >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3');
   });
 
   it('never changes the journal mode of an existing file (regression: connecting switched it to WAL)', async () => {

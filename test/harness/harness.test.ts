@@ -3,12 +3,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { adminUrl, freshDatabase, skipReason } from './test-databases.js';
 import type { TestEngine } from './test-databases.js';
+import { loadSqliteDriver } from '../../src/engines/sqlite/sqlite-driver.js';
+
+// The build of better-sqlite3 that is safe on this Node version (see sqlite-driver.ts).
+const { Database } = await loadSqliteDriver();
 
 const noHbaUrl = process.env.DBWARD_TEST_POSTGRES_NOHBA_URL;
 

@@ -6,10 +6,14 @@
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { ConnectContext, ConnectionRole, SqlConnection } from '../contract.js';
 import { diagnoseSqliteOpenError, sqliteCode } from './sqlite-errors.js';
+import { loadSqliteDriver } from './sqlite-driver.js';
 import { SqliteSqlConnection } from './sqlite-sql-connection.js';
+
+// Loaded once, when the role module is first imported (it is imported lazily).
+const { Database: Driver } = await loadSqliteDriver();
 
 // Above this, a busy_timeout stops protecting anything and starts hiding a stuck writer.
 const maxBusyTimeoutMs = 5_000;
@@ -31,7 +35,7 @@ function openSqlite({ target, spec, logger }: ConnectContext): SqlConnection {
 
   let db: Database.Database;
   try {
-    db = new Database(file, {
+    db = new Driver(file, {
       readonly,
       fileMustExist: !memory && !create,
       timeout: Math.min(Math.max(target.options.connectTimeoutMs, 0), maxBusyTimeoutMs),
