@@ -84,6 +84,20 @@ function buildProgram(
       },
     );
 
+  const migrate = program
+    .command('migrate')
+    .description('schema migrations (this release: creating migration files; applying them comes next)');
+  migrate
+    .command('new')
+    .description('create an empty migration file named <version>_<name>.sql (or .ts with --ts)')
+    .argument('<name>', 'what the migration does, e.g. create_users')
+    .option('--ts', 'a TypeScript migration exporting up(db) / down(db)')
+    .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
+    .action(async (name: string, opts: { ts?: boolean; migrationsDir: string }, cmd: Command) => {
+      const { migrateNewCommand } = await import('./commands/migrate-new-command.js');
+      await run((ctx) => migrateNewCommand(ctx, name, opts), cmd);
+    });
+
   program
     .command('demo')
     .description('create a small demo SQLite database (dbward-demo.db) and inspect it')
