@@ -3,17 +3,16 @@
  * exit code, errors carry one, and this file turns them into the process status. Command
  * implementations are imported when they run, so `dbward --version` loads no driver.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../core/exit-codes.js';
 import { DbwardError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
+import { dbwardVersion } from '../core/version.js';
+import type { MigrateFlags } from './commands/migrate-command.js';
 import { createContext, type CliContext, type GlobalFlags } from './context.js';
 import { stackWithCauses } from './error-stack.js';
 
-const version = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const version = dbwardVersion();
 
 function buildProgram(
   run: (action: (ctx: CliContext) => Promise<number>, cmd: Command) => Promise<void>,
@@ -86,7 +85,7 @@ function buildProgram(
 
   const migrate = program
     .command('migrate')
-    .description('schema migrations (this release: creating migration files; applying them comes next)');
+    .description('schema migrations: new, up, down, plan, status, validate (PostgreSQL and SQLite)');
   migrate
     .command('new')
     .description('create an empty migration file named <version>_<name>.sql (or .ts with --ts)')
@@ -97,6 +96,41 @@ function buildProgram(
       const { migrateNewCommand } = await import('./commands/migrate-new-command.js');
       await run((ctx) => migrateNewCommand(ctx, name, opts), cmd);
     });
+  const subcommands: [string, string, string[]][] = [
+    [
+      'up',
+      'apply pending migrations (all, --to V or --step N)',
+      ['to', 'step', 'dry-run', 'allow-out-of-order'],
+    ],
+    ['down', 'roll back the newest migration (or --step N, or down --to V)', ['to', 'step', 'dry-run']],
+    [
+      'plan',
+      'print the SQL `migrate up` would run, without running it',
+      ['to', 'step', 'allow-out-of-order'],
+    ],
+    ['status', 'applied, pending, edited, missing and out-of-order migrations', ['exit-code']],
+    ['validate', 'check checksums and order against the database (for CI); exit 1 on problems', []],
+  ];
+  const optionText: Record<string, [string, string]> = {
+    to: ['--to <version>', 'up: apply up to and including V; down: roll back everything after V'],
+    step: ['--step <n>', 'how many migrations'],
+    'dry-run': ['--dry-run', 'print what would run, change nothing'],
+    'allow-out-of-order': ['--allow-out-of-order', 'apply files older than the newest applied one'],
+    'exit-code': ['--exit-code', 'exit 1 when anything is pending or inconsistent'],
+  };
+  for (const [name, description, options] of subcommands) {
+    const sub = migrate
+      .command(name)
+      .description(description)
+      .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
+      .option('--migrations-table <name>', 'tracking table', 'dbward_migrations')
+      .option('--lock-timeout <duration>', 'how long to wait for another run', '60s');
+    for (const option of options) sub.option(...optionText[option]!);
+    sub.action(async (opts: MigrateFlags, cmd: Command) => {
+      const { migrateCommand } = await import('./commands/migrate-command.js');
+      await run((ctx) => migrateCommand(ctx, name as 'up', opts), cmd);
+    });
+  }
 
   program
     .command('demo')

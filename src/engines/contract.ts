@@ -109,10 +109,76 @@ export interface InspectRole {
   inspect(conn: EngineConnection, target: Target, options: InspectOptions): Promise<SchemaModel>;
 }
 
+/** One row of the migration tracking table. */
+export interface AppliedMigration {
+  version: string;
+  name: string;
+  /** SHA-256 of the normalized file content (src/migrate/migration-checksum.ts). */
+  checksum: string;
+  /** ISO timestamp. */
+  appliedAt: string;
+  durationMs: number;
+  /** `user@host` of the process that applied it. */
+  appliedBy: string;
+  dbwardVersion: string;
+  statementsApplied: number;
+  statementsTotal: number;
+  /** `partial` when a non-transactional run stopped part-way (resumable). */
+  status: 'applied' | 'partial';
+}
+
+/** Who holds the migration lock, as far as the engine can tell. */
+export interface LockHolder {
+  pid: number | null;
+  host: string | null;
+  /** ISO timestamp the lock (or the holder's session) was taken. */
+  since: string | null;
+  /** One line for messages, e.g. `pid 4242 on build-7 since 2026-11-22T04:00:00Z`. */
+  description: string;
+}
+
+export interface MigrationLock {
+  /** Release the lock. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** Identifies this process in the lock, so a waiting run can name the holder. */
+export interface LockOwner {
+  pid: number;
+  host: string;
+  /** Random per run, so a release never frees someone else's lock. */
+  token: string;
+}
+
+/**
+ * Role: where applied migrations are recorded, and the lock that lets one migration run at a
+ * time per database. A process that dies must never leave a lock that blocks the next deploy.
+ */
+export interface MigrationStoreRole {
+  /** Create the tracking table when missing. Idempotent and safe when two processes race. */
+  ensureStore(conn: SqlConnection, table: string): Promise<void>;
+  /** Every recorded migration, in version order (numeric). Empty when the table does not exist yet. */
+  listApplied(conn: SqlConnection, table: string): Promise<AppliedMigration[]>;
+  /** Insert or replace one row, on the session that ran the migration (inside its transaction if any). */
+  recordApplied(session: SqlSession, table: string, row: AppliedMigration): Promise<void>;
+  /** Delete one row (after a down migration), on the session that ran it. */
+  removeApplied(session: SqlSession, table: string, version: string): Promise<void>;
+  /**
+   * Take the per-database migration lock, waiting up to `timeoutMs`. On timeout throw a
+   * DbwardError with code E_MIGRATION_LOCKED whose message names the holder (lockHolder()).
+   */
+  acquireLock(conn: SqlConnection, options: { timeoutMs: number; owner: LockOwner }): Promise<MigrationLock>;
+  /** The current holder, or null when the lock is free. */
+  lockHolder(conn: SqlConnection): Promise<LockHolder | null>;
+  /** Run a section's SQL (one or more statements) on a session, as one script. */
+  executeScript(session: SqlSession, sql: string): Promise<void>;
+}
+
 /** The roles an engine may implement; absent roles are simply not offered. */
 export interface EngineRoles {
   connection?: () => Promise<ConnectionRole>;
   inspect?: () => Promise<InspectRole>;
+  migrationStore?: () => Promise<MigrationStoreRole>;
 }
 
 export interface EngineDefinition {

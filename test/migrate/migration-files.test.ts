@@ -9,6 +9,7 @@ import { MigrationFileError } from '../../src/migrate/migration-errors.js';
 import { compareVersions } from '../../src/migrate/migration-file.js';
 import { createMigrationFile, timestampVersion } from '../../src/migrate/new-migration.js';
 import { parseSqlMigration } from '../../src/migrate/parse-sql-migration.js';
+import { positionInFile } from '../../src/migrate/migration-error.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const dir = (): string => mkdtempSync(path.join(tmpdir(), 'dbward-migrations-'));
@@ -146,5 +147,18 @@ describe('creating migrations', () => {
     const bad = await runCli(['migrate', 'new', '!!!'], { cwd: d });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /not a usable migration name/);
+  });
+});
+
+describe('mapping a server error position into the file', () => {
+  it('counts lines from where the section starts in the file', () => {
+    const section = {
+      sql: 'CREATE TABLE a (id int);\n\nCREATE TABLE b (id int,);',
+      transaction: true,
+      firstLine: 2,
+    };
+    const position = section.sql.indexOf(',)') + 2; // 1-based position of ")"
+    assert.deepEqual(positionInFile(section, position), { line: 4, column: 24 });
+    assert.deepEqual(positionInFile(section, 1), { line: 2, column: 1 });
   });
 });

@@ -19,5 +19,6 @@ export const postgresEngine: EngineDefinition = {
   roles: {
     connection: async () => (await import('./postgres-connection.js')).postgresConnectionRole,
     inspect: async () => (await import('./postgres-inspect.js')).postgresInspectRole,
+    migrationStore: async () => (await import('./postgres-migration-store.js')).postgresMigrationStoreRole,
   },
 };

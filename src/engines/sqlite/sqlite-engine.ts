@@ -19,5 +19,6 @@ export const sqliteEngine: EngineDefinition = {
   roles: {
     connection: async () => (await import('./sqlite-connection.js')).sqliteConnectionRole,
     inspect: async () => (await import('./sqlite-inspect.js')).sqliteInspectRole,
+    migrationStore: async () => (await import('./sqlite-migration-store.js')).sqliteMigrationStoreRole,
   },
 };

@@ -1,0 +1,165 @@
+import path from 'node:path';
+import { openSql } from '../../connect/open.js';
+import { UsageError } from '../../core/errors.js';
+import { ExitCode } from '../../core/exit-codes.js';
+import { parseDuration } from '../../core/duration.js';
+import type { MigrationStatusEntry } from '../../migrate/migration-status.js';
+import {
+  migrateDown,
+  migrateUp,
+  readMigrationStatus,
+  type MigrateContext,
+  type MigrateRunResult,
+} from '../../migrate/run-migrations.js';
+import type { CliContext } from '../context.js';
+import { paint, table } from '../output.js';
+
+/** Flags every `migrate` subcommand shares. */
+export interface MigrateFlags {
+  migrationsDir: string;
+  migrationsTable: string;
+  lockTimeout: string;
+  to?: string;
+  step?: string;
+  dryRun?: boolean;
+  allowOutOfOrder?: boolean;
+  exitCode?: boolean;
+}
+
+type Action = 'up' | 'down' | 'plan' | 'status' | 'validate';
+
+/** `dbward migrate up|down|plan|status|validate`, thin over src/migrate/. */
+export async function migrateCommand(ctx: CliContext, action: Action, flags: MigrateFlags): Promise<number> {
+  const [target] = await ctx.targets([]);
+  const db = await openSql(target!, { logger: ctx.logger });
+  const mctx: MigrateContext = {
+    db,
+    dir: path.resolve(flags.migrationsDir),
+    table: flags.migrationsTable,
+    lockTimeoutMs: parseDuration(flags.lockTimeout, '--lock-timeout'),
+    onProgress: (e) => {
+      if (e.phase === 'start') ctx.out.note(paint(ctx.out, 'dim', `applying ${e.version}_${e.name} …`));
+    },
+  };
+  try {
+    switch (action) {
+      case 'status':
+      case 'validate':
+        return report(ctx, action, await readMigrationStatus(mctx), !!flags.exitCode);
+      case 'up':
+      case 'plan':
+        return printRun(
+          ctx,
+          await migrateUp(mctx, {
+            ...positiveStep(flags.step),
+            ...(flags.to ? { to: flags.to } : {}),
+            allowOutOfOrder: !!flags.allowOutOfOrder,
+            dryRun: action === 'plan' || !!flags.dryRun,
+          }),
+        );
+      case 'down':
+        return printRun(
+          ctx,
+          await migrateDown(mctx, {
+            ...positiveStep(flags.step),
+            ...(flags.to ? { to: flags.to } : {}),
+            dryRun: !!flags.dryRun,
+          }),
+        );
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+function positiveStep(step: string | undefined): { step?: number } {
+  if (step === undefined) return {};
+  const n = Number(step);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--step must be a positive whole number, not "${step}".`);
+  return { step: n };
+}
+
+function printRun(ctx: CliContext, result: MigrateRunResult): number {
+  if (ctx.out.json) {
+    ctx.out.printJson(result);
+    return ExitCode.ok;
+  }
+  const verb = result.direction === 'up' ? 'apply' : 'roll back';
+  if (result.migrations.length === 0) {
+    ctx.out.line(
+      result.direction === 'up' ? 'Nothing to apply: the database is up to date.' : 'Nothing to roll back.',
+    );
+    return ExitCode.ok;
+  }
+  for (const m of result.migrations) {
+    if (result.dryRun) {
+      ctx.out.line(paint(ctx.out, 'bold', `-- would ${verb} ${m.version}_${m.name} (${m.file})`));
+      ctx.out.line(m.sql ?? '-- (script migration)');
+      ctx.out.line();
+    } else {
+      ctx.out.line(
+        `${result.direction === 'up' ? 'applied' : 'rolled back'} ${m.version}_${m.name} (${m.durationMs} ms)`,
+      );
+    }
+  }
+  if (!result.dryRun) {
+    const total = result.migrations.reduce((sum, m) => sum + (m.durationMs ?? 0), 0);
+    ctx.out.line(
+      paint(
+        ctx.out,
+        'green',
+        `${result.migrations.length} migration(s) ${result.direction === 'up' ? 'applied' : 'rolled back'} in ${total} ms`,
+      ),
+    );
+  }
+  return ExitCode.ok;
+}
+
+const problemStates = new Set(['edited', 'missing-file', 'out-of-order', 'partial']);
+
+function report(
+  ctx: CliContext,
+  action: 'status' | 'validate',
+  status: MigrationStatusEntry[],
+  exitCode: boolean,
+): number {
+  const problems = status.filter((s) => problemStates.has(s.state));
+  const pending = status.filter((s) => s.state === 'pending');
+  const failed =
+    action === 'validate' ? problems.length > 0 : exitCode && (problems.length > 0 || pending.length > 0);
+  if (ctx.out.json) {
+    ctx.out.printJson({ ok: !failed, migrations: status });
+    return failed ? ExitCode.failed : ExitCode.ok;
+  }
+  if (action === 'status') {
+    ctx.out.line(
+      status.length === 0
+        ? 'No migrations yet: create one with `dbward migrate new <name>`.'
+        : table(
+            ['VERSION', 'NAME', 'STATE', 'APPLIED AT'],
+            status.map((s) => [s.version, s.name, colourState(ctx, s.state), s.appliedAt ?? '']),
+          ),
+    );
+  }
+  if (problems.length > 0) {
+    for (const p of problems) ctx.out.note(`${p.version}_${p.name}: ${explain[p.state] ?? p.state}`);
+  } else if (action === 'validate') {
+    ctx.out.line(`${status.length} migration(s) checked: checksums and order are consistent.`);
+  }
+  return failed ? ExitCode.failed : ExitCode.ok;
+}
+
+const explain: Record<string, string> = {
+  edited: 'the file changed after it was applied; restore it and put the change in a new migration',
+  'missing-file': 'applied, but its file is gone; restore it from version control',
+  'out-of-order':
+    'older than the newest applied migration; apply with --allow-out-of-order or give it a newer version',
+  partial: 'stopped part-way; fix the file and run `dbward migrate up` to resume',
+};
+
+function colourState(ctx: CliContext, state: string): string {
+  if (state === 'applied') return paint(ctx.out, 'green', state);
+  if (state === 'pending') return paint(ctx.out, 'yellow', state);
+  return paint(ctx.out, 'red', state);
+}

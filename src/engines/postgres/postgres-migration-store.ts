@@ -1,0 +1,301 @@
+/**
+ * The PostgreSQL migration store: the tracking table, and the lock that lets one migration run
+ * at a time per database. The lock is a session-level advisory lock, so a run that dies (process
+ * killed, backend terminated, network gone) frees it with its session: nothing to clean up
+ * before the next deploy.
+ */
+import { DbwardError } from '../../core/errors.js';
+import { ExitCode } from '../../core/exit-codes.js';
+import { compareVersions } from '../../migrate/migration-file.js';
+import type {
+  AppliedMigration,
+  LockHolder,
+  LockOwner,
+  MigrationLock,
+  MigrationStoreRole,
+  SqlConnection,
+  SqlSession,
+} from '../contract.js';
+import { sqlStateOf } from './postgres-errors.js';
+
+/**
+ * The advisory lock key for "dbward migrations": the ASCII bytes of `dbwardmg` read as one
+ * big-endian signed 64-bit integer (0x6462776172646d67). Advisory locks are scoped to the current
+ * database already, so one fixed key gives one lock per database. pg_locks shows a bigint key
+ * split into classid (high 32 bits) and objid (low 32 bits), with objsubid 1.
+ */
+export const migrationLockKey = 7233475211925155175n;
+const lockClassId = Number(migrationLockKey >> 32n); // 1684174689
+const lockObjId = Number(migrationLockKey & 0xffffffffn); // 1919184231
+
+/** What the lock session's application_name says, so lockHolder() can name the holder's pid and host. */
+const applicationNamePrefix = 'dbward migrate';
+const applicationNamePattern = /^dbward migrate pid=(\d+) host=(.*)$/;
+
+/**
+ * What the loser of two concurrent CREATE TABLE IF NOT EXISTS can get: the existence check runs
+ * before the insert into the catalogs, so both pass it and the second fails on a unique index
+ * (23505 on pg_type), or sees the winner's row type (42710 "type … already exists") or relation
+ * (42P07).
+ */
+const createRaceStates = new Set(['23505', '42710', '42P07']);
+
+export const postgresMigrationStoreRole: MigrationStoreRole = {
+  async ensureStore(conn, table) {
+    const sql = `CREATE TABLE IF NOT EXISTS ${conn.quoteIdent(table)} (
+  version varchar(255) PRIMARY KEY,
+  name text NOT NULL,
+  checksum char(64) NOT NULL,
+  applied_at timestamptz NOT NULL,
+  duration_ms bigint NOT NULL,
+  applied_by text NOT NULL,
+  dbward_version text NOT NULL,
+  statements_applied int NOT NULL,
+  statements_total int NOT NULL,
+  status text NOT NULL CHECK (status IN ('applied', 'partial'))
+)`;
+    try {
+      await conn.query(sql);
+    } catch (err) {
+      const state = sqlStateOf(err);
+      if (state === undefined || !createRaceStates.has(state)) throw err;
+      // Lost a race: fine if the winner's table is there now. The same codes also mean "a type
+      // of that name is in the way", which must stay an error.
+      if (!(await tableExists(conn, table))) throw err;
+    }
+  },
+
+  async listApplied(conn, table) {
+    // Checked first rather than caught: an "undefined table" error would abort a surrounding
+    // transaction, and to_regclass resolves the name through search_path like CREATE TABLE did.
+    if (!(await tableExists(conn, table))) return [];
+    const { rows } = await conn.query<AppliedRow>(
+      `SELECT version, name, checksum, applied_at, duration_ms, applied_by, dbward_version,
+              statements_applied, statements_total, status
+         FROM ${conn.quoteIdent(table)}`,
+    );
+    // Sorted here, not by ORDER BY: versions are digit strings of different lengths, and
+    // discovery orders files with the same compareVersions.
+    return rows.map(toAppliedMigration).sort((a, b) => compareVersions(a.version, b.version));
+  },
+
+  async recordApplied(session, table, row) {
+    // A `partial` row from an interrupted non-transactional run is completed in place.
+    await session.query(
+      `INSERT INTO ${quoteIdent(table)} (version, name, checksum, applied_at, duration_ms, applied_by,
+         dbward_version, statements_applied, statements_total, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (version) DO UPDATE SET
+         name = EXCLUDED.name, checksum = EXCLUDED.checksum, applied_at = EXCLUDED.applied_at,
+         duration_ms = EXCLUDED.duration_ms, applied_by = EXCLUDED.applied_by,
+         dbward_version = EXCLUDED.dbward_version, statements_applied = EXCLUDED.statements_applied,
+         statements_total = EXCLUDED.statements_total, status = EXCLUDED.status`,
+      [
+        row.version,
+        row.name,
+        row.checksum,
+        row.appliedAt,
+        row.durationMs,
+        row.appliedBy,
+        row.dbwardVersion,
+        row.statementsApplied,
+        row.statementsTotal,
+        row.status,
+      ],
+    );
+  },
+
+  async removeApplied(session, table, version) {
+    await session.query(`DELETE FROM ${quoteIdent(table)} WHERE version = $1`, [version]);
+  },
+
+  acquireLock,
+
+  async lockHolder(conn) {
+    const { holder } = await findHolder(conn);
+    if (!holder) return null;
+    const { backendPid: _backendPid, ...rest } = holder;
+    return rest;
+  },
+
+  async executeScript(session, sql) {
+    // No parameters, so pg sends it as one simple Query: every statement in one round trip, as
+    // psql -c would. Outside a transaction the server runs such a string as one implicit
+    // transaction, so statements that refuse transaction blocks (CREATE INDEX CONCURRENTLY)
+    // must come one per call.
+    await session.query(sql);
+  },
+};
+
+/**
+ * Take the lock on a session of its own that stays checked out until release(): the
+ * withSession callback simply does not return until then. withSession ends with DISCARD ALL,
+ * which drops the advisory lock; if the session died meanwhile, the server already dropped it
+ * and the pool destroys the client.
+ */
+function acquireLock(
+  conn: SqlConnection,
+  { timeoutMs, owner }: { timeoutMs: number; owner: LockOwner },
+): Promise<MigrationLock> {
+  return new Promise<MigrationLock>((resolveLock, rejectLock) => {
+    let signalRelease!: () => void;
+    const releaseRequested = new Promise<void>((resolve) => (signalRelease = resolve));
+    const sessionEnded = conn.withSession(async (session) => {
+      await takeLock(session, timeoutMs);
+      // Only the application_name reaches pg_stat_activity, so the owner goes there. It is cut
+      // at 63 bytes by the server: a very long host name comes back shortened.
+      await session.query("SELECT set_config('application_name', $1, false)", [
+        `${applicationNamePrefix} pid=${owner.pid} host=${owner.host}`,
+      ]);
+      let released: Promise<void> | undefined;
+      resolveLock({
+        release: () => {
+          if (!released) {
+            signalRelease();
+            // The session's own fate (a query failing on a terminated backend) no longer matters.
+            released = sessionEnded.then(
+              () => undefined,
+              () => undefined,
+            );
+          }
+          return released;
+        },
+      });
+      await releaseRequested;
+    });
+    // Rejections after the lock was handed out are ignored here (a settled promise stays settled).
+    sessionEnded.catch(rejectLock);
+  });
+}
+
+/**
+ * Wait for the lock with one blocking statement bounded by lock_timeout (one round trip however
+ * long it waits, and the server wakes us the moment it is free). In one simple Query the SET and
+ * the SELECT form one implicit transaction, so a timeout rolls the SET back as well; the RESET
+ * below is for the success path. lock_timeout 0 would mean "wait forever", so a zero timeout
+ * only tries.
+ */
+async function takeLock(session: SqlSession, timeoutMs: number): Promise<void> {
+  const ms = Math.ceil(timeoutMs);
+  if (!(ms >= 1)) {
+    const { rows } = await session.query<{ ok: boolean }>(
+      `SELECT pg_try_advisory_lock(${migrationLockKey}) AS ok`,
+    );
+    if (!rows[0]?.ok) await throwLocked(session);
+    return;
+  }
+  try {
+    // lock_timeout is an int of milliseconds; beyond that (or Infinity) wait as long as it takes.
+    const limit = ms <= 2_147_483_647 ? `${ms}ms` : '0';
+    await session.query(`SET lock_timeout = '${limit}'; SELECT pg_advisory_lock(${migrationLockKey})`);
+  } catch (err) {
+    if (sqlStateOf(err) !== '55P03') throw err;
+    await session.query('RESET lock_timeout');
+    await throwLocked(session);
+  }
+  await session.query('RESET lock_timeout');
+}
+
+/**
+ * The E_MIGRATION_LOCKED error naming the holder, looked up on the waiting session itself: the
+ * pool may have a single connection, and it is this one.
+ */
+async function throwLocked(session: SqlSession): Promise<never> {
+  const { holder, database } = await findHolder(session);
+  const who = holder?.description ?? 'a run that has just released it (try again)';
+  const backend =
+    holder?.backendPid === undefined ? '' : ` (its PostgreSQL backend pid is ${holder.backendPid})`;
+  throw new DbwardError('E_MIGRATION_LOCKED', `Another migration run holds the lock on ${database}: ${who}`, {
+    hint:
+      'Wait for it to finish, or if that process is gone run `dbward migrate unlock`' +
+      `${backend}. PostgreSQL frees the lock by itself when the holder's session ends.`,
+    exitCode: ExitCode.failed,
+    context: { engine: 'postgres', operation: 'migrate' },
+  });
+}
+
+interface HolderRow {
+  database: string;
+  backend_pid: number | null;
+  application_name: string | null;
+  client_addr: string | null;
+  since: Date | string | null;
+}
+
+/**
+ * The session holding the lock in the current database, from pg_locks joined to
+ * pg_stat_activity. Without pg_read_all_stats, another role's application_name and client_addr
+ * read as NULL; then only the backend pid is known.
+ */
+async function findHolder(
+  session: SqlSession,
+): Promise<{ holder: (LockHolder & { backendPid: number }) | null; database: string }> {
+  const { rows } = await session.query<HolderRow>(
+    `SELECT current_database() AS database, l.pid AS backend_pid, a.application_name,
+            host(a.client_addr) AS client_addr, coalesce(a.state_change, a.backend_start) AS since
+       FROM (SELECT 1) AS one
+       LEFT JOIN pg_locks l
+              ON l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
+             AND l.objsubid = 1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       LEFT JOIN pg_stat_activity a ON a.pid = l.pid`,
+    [lockClassId, lockObjId],
+  );
+  const row = rows[0];
+  const database = row?.database ?? 'this database';
+  if (!row || row.backend_pid === null) return { holder: null, database };
+  return { holder: describeHolder(row, row.backend_pid), database };
+}
+
+function describeHolder(row: HolderRow, backendPid: number): LockHolder & { backendPid: number } {
+  const since = row.since === null ? null : new Date(row.since).toISOString();
+  const parsed = applicationNamePattern.exec(row.application_name ?? '');
+  const pid = parsed ? Number(parsed[1]) : backendPid;
+  const host = parsed ? parsed[2] || null : row.client_addr;
+  const who = parsed ? `pid ${pid}` : `PostgreSQL backend pid ${backendPid}`;
+  const where = host === null ? '' : parsed ? ` on ${host}` : ` from ${host}`;
+  const when = since === null ? '' : ` since ${since}`;
+  return { pid, host, since, description: `${who}${where}${when}`, backendPid };
+}
+
+interface AppliedRow {
+  version: string;
+  name: string;
+  checksum: string;
+  applied_at: Date | string;
+  duration_ms: string | number;
+  applied_by: string;
+  dbward_version: string;
+  statements_applied: number;
+  statements_total: number;
+  status: 'applied' | 'partial';
+}
+
+/** pg gives timestamptz as a Date and bigint as a string (unless the user overrode the types). */
+function toAppliedMigration(row: AppliedRow): AppliedMigration {
+  return {
+    version: row.version,
+    name: row.name,
+    checksum: row.checksum,
+    appliedAt: new Date(row.applied_at).toISOString(),
+    durationMs: Number(row.duration_ms),
+    appliedBy: row.applied_by,
+    dbwardVersion: row.dbward_version,
+    statementsApplied: Number(row.statements_applied),
+    statementsTotal: Number(row.statements_total),
+    status: row.status,
+  };
+}
+
+/** Whether `table` resolves through search_path, as the unqualified CREATE TABLE and queries do. */
+async function tableExists(conn: SqlConnection, table: string): Promise<boolean> {
+  const { rows } = await conn.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+    conn.quoteIdent(table),
+  ]);
+  return rows[0]?.present === true;
+}
+
+/** recordApplied/removeApplied get a bare session, which has no quoteIdent; PostgreSQL's rule is this one. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
