@@ -85,7 +85,9 @@ function buildProgram(
 
   const migrate = program
     .command('migrate')
-    .description('schema migrations: new, up, down, plan, status, validate (PostgreSQL and SQLite)');
+    .description(
+      'schema migrations: new, up, down, redo, plan, status, validate, baseline, lock (PostgreSQL and SQLite)',
+    );
   migrate
     .command('new')
     .description('create an empty migration file named <version>_<name>.sql (or .ts with --ts)')
@@ -110,6 +112,8 @@ function buildProgram(
     ],
     ['status', 'applied, pending, edited, missing and out-of-order migrations', ['exit-code']],
     ['validate', 'check checksums and order against the database (for CI); exit 1 on problems', []],
+    ['redo', 'roll back the newest migration and apply it again', []],
+    ['lock', 'show who holds the migration lock', []],
   ];
   const optionText: Record<string, [string, string]> = {
     to: ['--to <version>', 'up: apply up to and including V; down: roll back everything after V'],
@@ -131,6 +135,19 @@ function buildProgram(
       await run((ctx) => migrateCommand(ctx, name as 'up', opts), cmd);
     });
   }
+  migrate
+    .command('baseline')
+    .description(
+      'adopt an existing database: record migrations up to <version> as applied, without running them',
+    )
+    .argument('<version>', 'the newest migration the database already has')
+    .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
+    .option('--migrations-table <name>', 'tracking table', 'dbward_migrations')
+    .option('--lock-timeout <duration>', 'how long to wait for another run', '60s')
+    .action(async (version: string, opts: MigrateFlags, cmd: Command) => {
+      const { migrateCommand } = await import('./commands/migrate-command.js');
+      await run((ctx) => migrateCommand(ctx, 'baseline', opts, version), cmd);
+    });
 
   program
     .command('demo')

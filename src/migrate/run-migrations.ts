@@ -10,12 +10,12 @@ import { pathToFileURL } from 'node:url';
 import type { SqlDatabase } from '../connect/database-handle.js';
 import { NotAvailableError } from '../core/errors.js';
 import { dbwardVersion } from '../core/version.js';
-import type { AppliedMigration, EngineId, MigrationStoreRole } from '../engines/contract.js';
+import type { AppliedMigration, EngineId, LockHolder, MigrationStoreRole } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
 import { discoverMigrations } from './discover-migrations.js';
 import { MigrationError } from './migration-error.js';
-import type { MigrationFile, MigrationSection } from './migration-file.js';
-import { planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
+import { compareVersions, type MigrationFile, type MigrationSection } from './migration-file.js';
+import { MigrationPlanError, planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
 import { migrationStatus, type MigrationStatusEntry } from './migration-status.js';
 
 export interface MigrateContext {
@@ -64,40 +64,9 @@ export function migrateUp(
   ctx: MigrateContext,
   options: UpOptions & { dryRun?: boolean } = {},
 ): Promise<MigrateRunResult> {
-  return locked(ctx, async (store, table, status, files) => {
-    const plan = planUp(status, files, options);
-    const result = emptyResult(ctx, 'up', !!options.dryRun);
-    for (const file of plan) {
-      if (options.dryRun) {
-        result.migrations.push({
-          version: file.version,
-          name: file.name,
-          file: file.path,
-          durationMs: null,
-          sql: file.up?.sql ?? null,
-        });
-        continue;
-      }
-      const durationMs = await runOne(
-        ctx,
-        store,
-        file,
-        file.up,
-        async (session, startedAt) => {
-          await store.recordApplied(session, table, appliedRow(file, startedAt));
-        },
-        'up',
-      );
-      result.migrations.push({
-        version: file.version,
-        name: file.name,
-        file: file.path,
-        durationMs,
-        sql: null,
-      });
-    }
-    return result;
-  });
+  return locked(ctx, (run) =>
+    execute(ctx, run, 'up', planUp(run.status, run.files, options), !!options.dryRun),
+  );
 }
 
 /** Roll back the newest migration (or `--step N`, or down `--to V`); with dryRun, only say what would run. */
@@ -105,51 +74,112 @@ export function migrateDown(
   ctx: MigrateContext,
   options: DownOptions & { dryRun?: boolean } = {},
 ): Promise<MigrateRunResult> {
-  return locked(ctx, async (store, table, status, files) => {
-    const plan = planDown(status, files, options);
-    const result = emptyResult(ctx, 'down', !!options.dryRun);
-    for (const file of plan) {
-      if (options.dryRun) {
-        result.migrations.push({
-          version: file.version,
-          name: file.name,
-          file: file.path,
-          durationMs: null,
-          sql: file.down?.sql ?? null,
-        });
-        continue;
-      }
-      const durationMs = await runOne(
+  return locked(ctx, (run) =>
+    execute(ctx, run, 'down', planDown(run.status, run.files, options), !!options.dryRun),
+  );
+}
+
+/** Roll back the newest applied migration and apply it again, under one lock. */
+export function migrateRedo(ctx: MigrateContext): Promise<MigrateRunResult[]> {
+  return locked(ctx, async (run) => {
+    const down = await execute(ctx, run, 'down', planDown(run.status, run.files, { step: 1 }), false);
+    const version = down.migrations[0]?.version;
+    if (version === undefined) return [down];
+    const status = migrationStatus(run.files, await run.store.listApplied(ctx.db.connection, run.table));
+    return [down, await execute(ctx, run, 'up', planUp(status, run.files, { to: version }), false)];
+  });
+}
+
+/** What a locked run works with: read under the lock, so no other run can change it meanwhile. */
+interface LockedRun {
+  store: MigrationStoreRole;
+  table: string;
+  status: MigrationStatusEntry[];
+  files: MigrationFile[];
+}
+
+async function execute(
+  ctx: MigrateContext,
+  run: LockedRun,
+  direction: 'up' | 'down',
+  plan: MigrationFile[],
+  dryRun: boolean,
+): Promise<MigrateRunResult> {
+  const result = emptyResult(ctx, direction, dryRun);
+  for (const file of plan) {
+    const section = direction === 'up' ? file.up : file.down;
+    let durationMs: number | null = null;
+    if (!dryRun) {
+      durationMs = await runOne(
         ctx,
-        store,
+        run.store,
         file,
-        file.down,
-        async (session) => {
-          await store.removeApplied(session, table, file.version);
-        },
-        'down',
+        section,
+        (session, startedAt) =>
+          direction === 'up'
+            ? run.store.recordApplied(session, run.table, appliedRow(file, startedAt))
+            : run.store.removeApplied(session, run.table, file.version),
+        direction,
       );
-      result.migrations.push({
-        version: file.version,
-        name: file.name,
-        file: file.path,
-        durationMs,
-        sql: null,
-      });
     }
+    result.migrations.push({
+      version: file.version,
+      name: file.name,
+      file: file.path,
+      durationMs,
+      sql: dryRun ? (section?.sql ?? null) : null,
+    });
+  }
+  return result;
+}
+
+/**
+ * Adopt an existing database: record every migration up to and including `version` as applied
+ * without running it (for a database whose schema already has them). Nothing else changes.
+ */
+export function migrateBaseline(ctx: MigrateContext, version: string): Promise<MigrateRunResult> {
+  return locked(ctx, async ({ store, table, status, files }) => {
+    if (!files.some((f) => compareVersions(f.version, version) === 0)) {
+      throw new MigrationPlanError(
+        `No migration has version ${version}.`,
+        'Run `dbward migrate status` to see the versions.',
+      );
+    }
+    const adopt = new Set(
+      status
+        .filter((s) => s.state !== 'applied' && compareVersions(s.version, version) <= 0)
+        .map((s) => s.version),
+    );
+    const result = emptyResult(ctx, 'up', false);
+    await ctx.db.transaction(
+      async (session) => {
+        for (const file of files.filter((f) => adopt.has(f.version))) {
+          await store.recordApplied(session, table, {
+            ...appliedRow(file, performance.now()),
+            statementsApplied: 0,
+            statementsTotal: 0,
+          });
+          result.migrations.push({
+            version: file.version,
+            name: file.name,
+            file: file.path,
+            durationMs: 0,
+            sql: null,
+          });
+        }
+      },
+      { retries: 0 },
+    );
     return result;
   });
 }
 
-async function locked<T>(
-  ctx: MigrateContext,
-  body: (
-    store: MigrationStoreRole,
-    table: string,
-    status: MigrationStatusEntry[],
-    files: MigrationFile[],
-  ) => Promise<T>,
-): Promise<T> {
+/** Who holds the migration lock now, or null. */
+export async function migrationLockHolder(ctx: MigrateContext): Promise<LockHolder | null> {
+  return (await storeFor(ctx.db)).lockHolder(ctx.db.connection);
+}
+
+async function locked<T>(ctx: MigrateContext, body: (run: LockedRun) => Promise<T>): Promise<T> {
   const store = await storeFor(ctx.db);
   const table = ctx.table ?? defaultTable;
   // Files first: a broken file fails the run before it waits for, or takes, the lock.
@@ -161,7 +191,7 @@ async function locked<T>(
   });
   try {
     const status = migrationStatus(files, await store.listApplied(ctx.db.connection, table));
-    return await body(store, table, status, files);
+    return await body({ store, table, status, files });
   } finally {
     await lock.release();
   }

@@ -166,6 +166,33 @@ export async function down(db) { await db.query('DROP TABLE from_ts'); }
       assert.ok(!(await tables()).includes('from_ts'));
     });
 
+    it('redo re-applies the newest; baseline adopts without running; lock reports a free lock', async () => {
+      const dir = project({ '1_users.sql': createUsers, '2_orders.sql': createOrders });
+      assert.equal((await cli(dir, 'up')).code, 0);
+      const redo = await cli(dir, 'redo');
+      assert.equal(redo.code, 0, redo.all);
+      assert.match(redo.stdout, /rolled back 2_orders[\s\S]*applied 2_orders/);
+      assert.ok((await tables()).includes('orders'));
+
+      await db.query('DROP TABLE orders');
+      await db.query('DROP TABLE users');
+      await db.query('DELETE FROM dbward_migrations');
+      // An existing database that already has migration 1's table: adopt it, then apply the rest.
+      await db.query('CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)');
+      const baseline = await cli(dir, 'baseline', '1');
+      assert.equal(baseline.code, 0, baseline.all);
+      assert.match(baseline.stdout, /1_users recorded as applied \(not run\)/);
+      const up = await cli(dir, 'up');
+      assert.equal(up.code, 0, up.all);
+      assert.doesNotMatch(up.stdout, /1_users/);
+      assert.match(up.stdout, /applied 2_orders/);
+      assert.equal((await cli(dir, 'baseline', '99')).code, 1);
+
+      const lock = await cli(dir, 'lock', '--json');
+      assert.equal(lock.code, 0, lock.all);
+      assert.deepEqual(JSON.parse(lock.stdout), { locked: false, holder: null });
+    });
+
     it('two processes migrating at once apply each migration exactly once (10 rounds)', async () => {
       for (let round = 0; round < 10; round++) {
         const dir = project({

@@ -5,8 +5,11 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { parseDuration } from '../../core/duration.js';
 import type { MigrationStatusEntry } from '../../migrate/migration-status.js';
 import {
+  migrateBaseline,
   migrateDown,
+  migrateRedo,
   migrateUp,
+  migrationLockHolder,
   readMigrationStatus,
   type MigrateContext,
   type MigrateRunResult,
@@ -26,10 +29,15 @@ export interface MigrateFlags {
   exitCode?: boolean;
 }
 
-type Action = 'up' | 'down' | 'plan' | 'status' | 'validate';
+type Action = 'up' | 'down' | 'plan' | 'status' | 'validate' | 'redo' | 'baseline' | 'lock';
 
 /** `dbward migrate up|down|plan|status|validate`, thin over src/migrate/. */
-export async function migrateCommand(ctx: CliContext, action: Action, flags: MigrateFlags): Promise<number> {
+export async function migrateCommand(
+  ctx: CliContext,
+  action: Action,
+  flags: MigrateFlags,
+  version?: string,
+): Promise<number> {
   const [target] = await ctx.targets([]);
   const db = await openSql(target!, { logger: ctx.logger });
   const mctx: MigrateContext = {
@@ -57,6 +65,20 @@ export async function migrateCommand(ctx: CliContext, action: Action, flags: Mig
             dryRun: action === 'plan' || !!flags.dryRun,
           }),
         );
+      case 'redo': {
+        const runs = await migrateRedo(mctx);
+        let code: number = ExitCode.ok;
+        for (const r of runs) code = Math.max(code, printRun(ctx, r));
+        return code;
+      }
+      case 'baseline':
+        return printRun(ctx, await migrateBaseline(mctx, version!), 'recorded as applied (not run)');
+      case 'lock': {
+        const holder = await migrationLockHolder(mctx);
+        if (ctx.out.json) ctx.out.printJson({ locked: holder !== null, holder });
+        else ctx.out.line(holder ? `locked by ${holder.description}` : 'The migration lock is free.');
+        return ExitCode.ok;
+      }
       case 'down':
         return printRun(
           ctx,
@@ -80,7 +102,7 @@ function positiveStep(step: string | undefined): { step?: number } {
   return { step: n };
 }
 
-function printRun(ctx: CliContext, result: MigrateRunResult): number {
+function printRun(ctx: CliContext, result: MigrateRunResult, doneWord?: string): number {
   if (ctx.out.json) {
     ctx.out.printJson(result);
     return ExitCode.ok;
@@ -99,11 +121,13 @@ function printRun(ctx: CliContext, result: MigrateRunResult): number {
       ctx.out.line();
     } else {
       ctx.out.line(
-        `${result.direction === 'up' ? 'applied' : 'rolled back'} ${m.version}_${m.name} (${m.durationMs} ms)`,
+        doneWord
+          ? `${m.version}_${m.name} ${doneWord}`
+          : `${result.direction === 'up' ? 'applied' : 'rolled back'} ${m.version}_${m.name} (${m.durationMs} ms)`,
       );
     }
   }
-  if (!result.dryRun) {
+  if (!result.dryRun && !doneWord) {
     const total = result.migrations.reduce((sum, m) => sum + (m.durationMs ?? 0), 0);
     ctx.out.line(
       paint(
