@@ -172,6 +172,22 @@ export interface MigrationStoreRole {
   lockHolder(conn: SqlConnection): Promise<LockHolder | null>;
   /** Run a section's SQL (one or more statements) on a session, as one script. */
   executeScript(session: SqlSession, sql: string): Promise<void>;
+  /**
+   * Split a section into statements in this engine's dialect (quotes, comments, dollar quoting,
+   * MySQL DELIMITER), for runs that go statement by statement and record progress after each.
+   * `line` is the 0-based line of the statement's first character within `sql`.
+   */
+  splitStatements(sql: string): SplitStatement[];
+  /**
+   * Optional: prepare a session before a migration runs on it — e.g. make the server notice a
+   * dead client quickly, so a killed run's statements stop instead of running on orphaned.
+   */
+  prepareSession?(session: SqlSession): Promise<void>;
+}
+
+export interface SplitStatement {
+  text: string;
+  line: number;
 }
 
 /** The roles an engine may implement; absent roles are simply not offered. */

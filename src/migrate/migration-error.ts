@@ -12,7 +12,13 @@ export class MigrationError extends DbwardError {
   readonly file: string;
   readonly line: number | undefined;
 
-  constructor(file: MigrationFile, section: MigrationSection | null, err: unknown, rolledBack: boolean) {
+  constructor(
+    file: MigrationFile,
+    section: MigrationSection | null,
+    err: unknown,
+    rolledBack: boolean,
+    statement?: { index: number; total: number; direction: 'up' | 'down' },
+  ) {
     const query = err instanceof QueryError ? err : undefined;
     const at = query?.position !== undefined && section ? positionInFile(section, query.position) : undefined;
     const where = at ? `${file.path}:${at.line}:${at.column}` : file.path;
@@ -20,15 +26,22 @@ export class MigrationError extends DbwardError {
     const raw = err instanceof Error ? err.message : String(err);
     const said = at ? raw.replace(/\s*\(line \d+, column \d+\)$/, '') : raw;
     const detail = query?.detail ? `\n  detail: ${query.detail}` : '';
-    super('E_MIGRATION_FAILED', `${where}: migration ${file.version}_${file.name} failed: ${said}${detail}`, {
-      exitCode: ExitCode.failed,
-      cause: err,
-      hint:
-        query?.hint ??
-        (rolledBack
-          ? 'Fix the migration file and run `dbward migrate up` again: its transaction was rolled back and nothing was recorded.'
-          : 'It ran outside a transaction, so statements before the failing one stay applied: check the database, make the file safe to re-run, then run `dbward migrate up` again.'),
-    });
+    const which = statement ? ` at statement ${statement.index + 1} of ${statement.total}` : '';
+    super(
+      'E_MIGRATION_FAILED',
+      `${where}: migration ${file.version}_${file.name} failed${which}: ${said}${detail}`,
+      {
+        exitCode: ExitCode.failed,
+        cause: err,
+        hint:
+          query?.hint ??
+          (rolledBack
+            ? 'Fix the migration file and run `dbward migrate up` again: its transaction was rolled back and nothing was recorded.'
+            : statement && statement.direction === 'up'
+              ? `Statements 1 to ${statement.index} stay applied and are recorded (status partial). Fix statement ${statement.index + 1} in the file and run \`dbward migrate up\` to resume there, or \`dbward migrate down\` to undo.`
+              : 'It ran outside a transaction, so statements before the failing one stay applied: check the database, fix the file, then run again.'),
+      },
+    );
     this.file = file.path;
     this.line = at?.line;
   }

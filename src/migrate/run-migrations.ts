@@ -6,15 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import type { SqlDatabase } from '../connect/database-handle.js';
 import { NotAvailableError } from '../core/errors.js';
-import { dbwardVersion } from '../core/version.js';
-import type { AppliedMigration, EngineId, LockHolder, MigrationStoreRole } from '../engines/contract.js';
+import type { EngineId, LockHolder, MigrationStoreRole } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
 import { discoverMigrations } from './discover-migrations.js';
-import { MigrationError } from './migration-error.js';
-import { compareVersions, type MigrationFile, type MigrationSection } from './migration-file.js';
+import { appliedRow, applyMigration } from './apply-migration.js';
+import { compareVersions, type MigrationFile } from './migration-file.js';
 import { MigrationPlanError, planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
 import { migrationStatus, type MigrationStatusEntry } from './migration-status.js';
 
@@ -110,17 +108,17 @@ async function execute(
     const section = direction === 'up' ? file.up : file.down;
     let durationMs: number | null = null;
     if (!dryRun) {
-      durationMs = await runOne(
-        ctx,
-        run.store,
+      ctx.onProgress?.({ phase: 'start', version: file.version, name: file.name });
+      const partial = run.status.find((s) => s.version === file.version && s.state === 'partial');
+      durationMs = await applyMigration({
+        db: ctx.db,
+        store: run.store,
+        table: run.table,
         file,
-        section,
-        (session, startedAt) =>
-          direction === 'up'
-            ? run.store.recordApplied(session, run.table, appliedRow(file, startedAt))
-            : run.store.removeApplied(session, run.table, file.version),
         direction,
-      );
+        resumeAt: direction === 'up' ? (partial?.statementsApplied ?? 0) : 0,
+      });
+      ctx.onProgress?.({ phase: 'done', version: file.version, name: file.name, durationMs });
     }
     result.migrations.push({
       version: file.version,
@@ -155,7 +153,7 @@ export function migrateBaseline(ctx: MigrateContext, version: string): Promise<M
       async (session) => {
         for (const file of files.filter((f) => adopt.has(f.version))) {
           await store.recordApplied(session, table, {
-            ...appliedRow(file, performance.now()),
+            ...appliedRow(file, performance.now(), 'applied', 0, 0),
             statementsApplied: 0,
             statementsTotal: 0,
           });
@@ -195,92 +193,6 @@ async function locked<T>(ctx: MigrateContext, body: (run: LockedRun) => Promise<
   } finally {
     await lock.release();
   }
-}
-
-/**
- * Run one migration's section and record the outcome on the same session. Where the engine has
- * transactional DDL and the section allows it, both happen in one transaction: a failure leaves
- * no trace. Otherwise they run on one session, one after the other.
- */
-async function runOne(
-  ctx: MigrateContext,
-  store: MigrationStoreRole,
-  file: MigrationFile,
-  section: MigrationSection | null,
-  record: (session: Parameters<MigrationStoreRole['recordApplied']>[0], startedAt: number) => Promise<void>,
-  direction: 'up' | 'down',
-): Promise<number> {
-  ctx.onProgress?.({ phase: 'start', version: file.version, name: file.name });
-  const startedAt = performance.now();
-  const inTransaction = (section?.transaction ?? true) && ctx.db.engine.capabilities.supportsTransactionalDdl;
-  const work = async (session: Parameters<MigrationStoreRole['recordApplied']>[0]): Promise<void> => {
-    if (file.kind === 'script') await runScript(boundTo(ctx.db, session), file, direction);
-    else if (section && section.sql !== '') await store.executeScript(session, section.sql);
-    await record(session, startedAt);
-  };
-  try {
-    if (inTransaction) await ctx.db.transaction(work, { retries: 0 });
-    else await ctx.db.session(work);
-  } catch (err) {
-    throw new MigrationError(file, section, err, inTransaction);
-  }
-  const durationMs = Math.round(performance.now() - startedAt);
-  ctx.onProgress?.({ phase: 'done', version: file.version, name: file.name, durationMs });
-  return durationMs;
-}
-
-/** A TypeScript/JavaScript migration: its `up(db)` / `down(db)` get the library handle. */
-async function runScript(db: SqlDatabase, file: MigrationFile, direction: 'up' | 'down'): Promise<void> {
-  // jiti compiles TypeScript on the fly, so .ts migrations run from the built CLI on Node 20 too.
-  const { createJiti } = await import('jiti');
-  const module = (await createJiti(import.meta.url).import(pathToFileURL(file.path).href)) as Record<
-    string,
-    unknown
-  >;
-  const fn = module[direction];
-  if (typeof fn !== 'function') {
-    throw new Error(`${file.path} does not export a ${direction}(db) function.`);
-  }
-  await (fn as (db: SqlDatabase) => Promise<void>)(db);
-}
-
-/**
- * The handle a script migration receives: its queries run on the migration's own session, so
- * they are inside the migration's transaction (and roll back with it) where there is one.
- */
-function boundTo(db: SqlDatabase, session: Parameters<MigrationStoreRole['recordApplied']>[0]): SqlDatabase {
-  return {
-    ...db,
-    query: (sql, params) => session.query(sql, params),
-    transaction: (fn) => fn(session),
-    session: (fn) => fn(session),
-  };
-}
-
-function appliedRow(file: MigrationFile, startedAt: number): AppliedMigration {
-  return {
-    version: file.version,
-    name: file.name,
-    checksum: file.checksum,
-    appliedAt: new Date().toISOString(),
-    durationMs: Math.round(performance.now() - startedAt),
-    appliedBy: appliedBy(),
-    dbwardVersion: dbwardVersion(),
-    // Until statements are split (next step), a section run as one script counts as one unit.
-    statementsApplied: 1,
-    statementsTotal: 1,
-    status: 'applied',
-  };
-}
-
-function appliedBy(): string {
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    // no passwd entry (some containers)
-  }
-  return `${user}@${os.hostname()}`;
 }
 
 function emptyResult(ctx: MigrateContext, direction: 'up' | 'down', dryRun: boolean): MigrateRunResult {

@@ -356,6 +356,46 @@ for (const engine of ['postgres', 'sqlite'] as TestEngine[]) {
         assert.equal(reapply.code, 0, reapply.all);
         assert.deepEqual(await index(), [{ valid: true }]);
       });
+
+      // Regression: the advisory lock lives on its own idle session, which the server drops the
+      // moment a killed client's socket closes, while the dead run's migration session kept
+      // executing until it next wrote to the socket — so the next run raced it. Migration
+      // sessions now have client_connection_check_interval = 1 s (PostgreSQL 14+), and a
+      // transaction:false section runs statement by statement with its progress recorded.
+      it(
+        'a run killed inside a transaction:false section: the next run is not raced by the dead run',
+        { timeout: 90_000 },
+        async () => {
+          const dir = newProject({
+            '1_first.sql': firstMigration,
+            '2_slow.sql':
+              '-- migrate:up transaction:false\nCREATE TABLE nt_t (n int);\nSELECT pg_sleep(15);\n',
+          });
+          const run = startCli(['migrate', 'up'], dir, database.url);
+          try {
+            await waitFor('pg_sleep(15) to show in pg_stat_activity', 20_000, async () => {
+              const { rows } = await db.query(
+                `SELECT pid FROM pg_stat_activity
+                  WHERE datname = current_database() AND state = 'active'
+                    AND query LIKE '%pg_sleep(15)%' AND pid <> pg_backend_pid()`,
+              );
+              return rows.length > 0;
+            });
+          } finally {
+            await killHard(run);
+          }
+          writeFileSync(
+            path.join(dir, 'migrations', '2_slow.sql'),
+            '-- migrate:up transaction:false\nCREATE TABLE nt_t (n int);\n',
+          );
+          const next = await cli(dir, ['up', '--lock-timeout', '45s'], 60_000);
+          assert.equal(next.code, 0, next.all);
+          assert.deepEqual(await states(dir), [
+            ['1', 'applied'],
+            ['2', 'applied'],
+          ]);
+        },
+      );
     }
   });
 }

@@ -21,5 +21,6 @@ export const mysqlEngine: EngineDefinition = {
   roles: {
     connection: async () => (await import('./mysql-connection.js')).mysqlConnectionRole,
     inspect: async () => (await import('./mysql-inspect.js')).mysqlInspectRole,
+    migrationStore: async () => (await import('./mysql-migration-store.js')).mysqlMigrationStoreRole,
   },
 };

@@ -4,6 +4,7 @@
  * killed, backend terminated, network gone) frees it with its session: nothing to clean up
  * before the next deploy.
  */
+import { splitSqlStatements } from '../split-statements.js';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { compareVersions } from '../../migrate/migration-file.js';
@@ -117,6 +118,20 @@ export const postgresMigrationStoreRole: MigrationStoreRole = {
     const { backendPid: _backendPid, ...rest } = holder;
     return rest;
   },
+
+  /**
+   * The migration lock lives on its own idle session, which the server drops the moment a killed
+   * client's socket closes; the session running the migration only notices when it next talks to
+   * the client. Checking the connection every second (PostgreSQL 14+) cancels such an orphaned
+   * statement within a second instead of letting it run on beside the next deploy.
+   */
+  async prepareSession(session) {
+    await session.query(
+      "SELECT set_config('client_connection_check_interval', '1000', false) WHERE current_setting('server_version_num')::int >= 140000",
+    );
+  },
+
+  splitStatements: (sql) => splitSqlStatements(sql, 'postgres'),
 
   async executeScript(session, sql) {
     // No parameters, so pg sends it as one simple Query: every statement in one round trip, as

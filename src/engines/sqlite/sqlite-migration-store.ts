@@ -2,6 +2,7 @@
  * SQLite migration store role: the tracking table that records applied migrations, and the
  * migration lock (a row taken under BEGIN IMMEDIATE, see sqlite-migration-lock.ts).
  */
+import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
 import type { AppliedMigration, MigrationStoreRole, SqlConnection } from '../contract.js';
@@ -82,6 +83,8 @@ export const sqliteMigrationStoreRole: MigrationStoreRole = {
 
   acquireLock: acquireSqliteLock,
   lockHolder: sqliteLockHolder,
+
+  splitStatements: (sql) => splitSqlStatements(sql, 'sqlite'),
 
   async executeScript(session, sql) {
     try {

@@ -1,0 +1,150 @@
+/**
+ * Running one migration in one direction, and recording it.
+ *
+ * - Where the engine has transactional DDL and the section allows a transaction, the section and
+ *   its tracking row commit together: a failure leaves no trace.
+ * - Otherwise (MySQL/MariaDB, or `transaction:false`) the section runs statement by statement
+ *   on one session, and after each statement the tracking row records how many have run
+ *   (`partial` until the last). A failure leaves an exact record; the next `up` resumes at the
+ *   failed statement once the file is fixed.
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import type { SqlDatabase } from '../connect/database-handle.js';
+import { dbwardVersion } from '../core/version.js';
+import type { AppliedMigration, MigrationStoreRole, SqlSession } from '../engines/contract.js';
+import { MigrationError } from './migration-error.js';
+import type { MigrationFile, MigrationSection } from './migration-file.js';
+
+export interface ApplyMigration {
+  db: SqlDatabase;
+  store: MigrationStoreRole;
+  table: string;
+  file: MigrationFile;
+  direction: 'up' | 'down';
+  /** Statements already applied by an earlier, interrupted run (status `partial`). */
+  resumeAt: number;
+}
+
+/** Run the migration; resolves to its duration in ms, or rejects with a MigrationError. */
+export async function applyMigration(job: ApplyMigration): Promise<number> {
+  const { db, file, direction } = job;
+  const section = direction === 'up' ? file.up : file.down;
+  const startedAt = performance.now();
+  const inTransaction = (section?.transaction ?? true) && db.engine.capabilities.supportsTransactionalDdl;
+  if (inTransaction || file.kind === 'script' || !section) {
+    try {
+      const work = async (session: SqlSession): Promise<void> => {
+        await job.store.prepareSession?.(session);
+        if (file.kind === 'script') await runScript(boundTo(db, session), file, direction);
+        else if (section && section.sql !== '') await job.store.executeScript(session, section.sql);
+        await finish(job, session, startedAt, 1, 1);
+      };
+      if (inTransaction) await db.transaction(work, { retries: 0 });
+      else await db.session(work);
+    } catch (err) {
+      throw err instanceof MigrationError ? err : new MigrationError(file, section, err, inTransaction);
+    }
+  } else {
+    await runStatementByStatement(job, section, startedAt);
+  }
+  return Math.round(performance.now() - startedAt);
+}
+
+async function runStatementByStatement(
+  job: ApplyMigration,
+  section: MigrationSection,
+  startedAt: number,
+): Promise<void> {
+  const { db, store, table, file, direction } = job;
+  const statements = store.splitStatements(section.sql);
+  const total = statements.length;
+  await db.session(async (session) => {
+    await store.prepareSession?.(session);
+    for (let i = job.resumeAt; i < total; i++) {
+      const statement = statements[i]!;
+      try {
+        await session.query(statement.text);
+      } catch (err) {
+        const place = { ...section, sql: statement.text, firstLine: section.firstLine + statement.line };
+        throw new MigrationError(file, place, err, false, { index: i, total, direction });
+      }
+      if (direction === 'up' && i + 1 < total) {
+        await store.recordApplied(session, table, appliedRow(file, startedAt, 'partial', i + 1, total));
+      }
+    }
+    await finish(job, session, startedAt, total, total);
+  });
+}
+
+/** Record the finished migration (up) or forget it (down), on the session that ran it. */
+function finish(
+  job: ApplyMigration,
+  session: SqlSession,
+  startedAt: number,
+  applied: number,
+  total: number,
+): Promise<void> {
+  return job.direction === 'up'
+    ? job.store.recordApplied(session, job.table, appliedRow(job.file, startedAt, 'applied', applied, total))
+    : job.store.removeApplied(session, job.table, job.file.version);
+}
+
+/** A TypeScript/JavaScript migration: its `up(db)` / `down(db)` get the library handle. */
+async function runScript(db: SqlDatabase, file: MigrationFile, direction: 'up' | 'down'): Promise<void> {
+  // jiti compiles TypeScript on the fly, so .ts migrations run from the built CLI on Node 20 too.
+  const { createJiti } = await import('jiti');
+  const module = (await createJiti(import.meta.url).import(pathToFileURL(file.path).href)) as Record<
+    string,
+    unknown
+  >;
+  const fn = module[direction];
+  if (typeof fn !== 'function') throw new Error(`${file.path} does not export a ${direction}(db) function.`);
+  await (fn as (db: SqlDatabase) => Promise<void>)(db);
+}
+
+/**
+ * The handle a script migration receives: its queries run on the migration's own session, so
+ * they are inside the migration's transaction (and roll back with it) where there is one.
+ */
+function boundTo(db: SqlDatabase, session: SqlSession): SqlDatabase {
+  return {
+    ...db,
+    query: (sql, params) => session.query(sql, params),
+    transaction: (fn) => fn(session),
+    session: (fn) => fn(session),
+  };
+}
+
+/** The tracking row for a migration. */
+export function appliedRow(
+  file: MigrationFile,
+  startedAt: number,
+  status: AppliedMigration['status'],
+  statementsApplied: number,
+  statementsTotal: number,
+): AppliedMigration {
+  return {
+    version: file.version,
+    name: file.name,
+    checksum: file.checksum,
+    appliedAt: new Date().toISOString(),
+    durationMs: Math.round(performance.now() - startedAt),
+    appliedBy: appliedBy(),
+    dbwardVersion: dbwardVersion(),
+    statementsApplied,
+    statementsTotal,
+    status,
+  };
+}
+
+function appliedBy(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (some containers)
+  }
+  return `${user}@${os.hostname()}`;
+}
