@@ -86,7 +86,7 @@ function buildProgram(
   const migrate = program
     .command('migrate')
     .description(
-      'schema migrations: new, up, down, redo, plan, status, validate, baseline, lock (PostgreSQL and SQLite)',
+      'schema migrations: new, up, down, redo, plan, status, validate, baseline, lock (PostgreSQL, MySQL/MariaDB, SQLite)',
     );
   migrate
     .command('new')

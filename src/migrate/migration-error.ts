@@ -33,13 +33,8 @@ export class MigrationError extends DbwardError {
       {
         exitCode: ExitCode.failed,
         cause: err,
-        hint:
-          query?.hint ??
-          (rolledBack
-            ? 'Fix the migration file and run `dbward migrate up` again: its transaction was rolled back and nothing was recorded.'
-            : statement && statement.direction === 'up'
-              ? `Statements 1 to ${statement.index} stay applied and are recorded (status partial). Fix statement ${statement.index + 1} in the file and run \`dbward migrate up\` to resume there, or \`dbward migrate down\` to undo.`
-              : 'It ran outside a transaction, so statements before the failing one stay applied: check the database, fix the file, then run again.'),
+        // The server's own hint first (it is about the SQL), then what to do about the run.
+        hint: [query?.hint, recovery(rolledBack, statement)].filter(Boolean).join(' '),
       },
     );
     this.file = file.path;
@@ -56,4 +51,14 @@ export function positionInFile(
   const newlines = before.split('\n').length - 1;
   const column = before.length - before.lastIndexOf('\n');
   return { line: section.firstLine + newlines, column };
+}
+
+function recovery(rolledBack: boolean, statement?: { index: number; direction: 'up' | 'down' }): string {
+  if (rolledBack) {
+    return 'Fix the migration file and run `dbward migrate up` again: its transaction was rolled back and nothing was recorded.';
+  }
+  if (statement && statement.direction === 'up') {
+    return `Statements 1 to ${statement.index} stay applied and are recorded (status partial). Fix statement ${statement.index + 1} in the file and run \`dbward migrate up\` to resume there, or \`dbward migrate down\` to undo.`;
+  }
+  return 'It ran outside a transaction, so statements before the failing one stay applied: check the database, fix the file, then run again.';
 }

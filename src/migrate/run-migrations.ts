@@ -204,7 +204,7 @@ async function storeFor(db: SqlDatabase): Promise<MigrationStoreRole> {
   if (!load) {
     throw new NotAvailableError(
       `Migrations on ${db.engine.displayName} are not available yet.`,
-      'PostgreSQL and SQLite are supported in this release.',
+      'PostgreSQL, MySQL/MariaDB and SQLite are supported in this release.',
       { engine: db.engine.id, target: db.target.name },
     );
   }
