@@ -4,11 +4,14 @@
 #   cli-startup        dbward --version vs node -e 0              target ≤ 3× node -e 0
 #   inspect-postgres   dbward inspect vs pg_dump --schema-only    target ≤ 1.5 s (5,000 tables, 15,000 indexes)
 #   inspect-sqlite     dbward inspect vs sqlite3 .schema          target ≤ 0.5 s (500 tables)
+#   migrate-postgres   dbward migrate up / status vs dbmate       target up ≤ 1.5× dbmate (1,000 migrations),
+#                                                                  status ≤ 0.5 s (5,000 applied)
 #
 # Builds dist/ first when it is missing or older than src/. Benchmarks report, they do not gate:
 # a missed target prints FAIL and still exits 0; the exit code is non-zero only when a benchmark
 # could not run (a missing tool, a server that would not start). Needs hyperfine, GNU time and
-# sqlite3 (sudo bash scripts/install-deps.sh --bench) and PostgreSQL (scripts/install-deps.sh).
+# sqlite3 (sudo bash scripts/install-deps.sh --bench) and PostgreSQL (scripts/install-deps.sh);
+# migrate-postgres also needs dbmate (npm install --prefix /tmp/dbward-bench-dbmate dbmate, or DBMATE_BIN).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,7 +26,7 @@ trap 'rm -f "$summary"' EXIT
 export BENCH_SUMMARY_FILE=$summary
 
 failed=()
-for bench in cli-startup inspect-postgres inspect-sqlite; do
+for bench in cli-startup inspect-postgres inspect-sqlite migrate-postgres; do
   echo "======== $bench ========"
   if ! node --import tsx "bench/$bench.ts"; then
     failed+=("$bench")

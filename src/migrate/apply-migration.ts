@@ -19,6 +19,11 @@ import type { MigrationFile, MigrationSection } from './migration-file.js';
 
 export interface ApplyMigration {
   db: SqlDatabase;
+  /**
+   * The session the whole run uses (prepared once by the store): one connection for every
+   * migration of a run saves a pool checkout, a session reset and a setup query per migration.
+   */
+  session: SqlSession;
   store: MigrationStoreRole;
   table: string;
   file: MigrationFile;
@@ -34,16 +39,16 @@ export async function applyMigration(job: ApplyMigration): Promise<number> {
   const startedAt = performance.now();
   const inTransaction = (section?.transaction ?? true) && db.engine.capabilities.supportsTransactionalDdl;
   if (inTransaction || file.kind === 'script' || !section) {
+    const { session } = job;
     try {
-      const work = async (session: SqlSession): Promise<void> => {
-        await job.store.prepareSession?.(session);
-        if (file.kind === 'script') await runScript(boundTo(db, session), file, direction);
-        else if (section && section.sql !== '') await job.store.executeScript(session, section.sql);
-        await finish(job, session, startedAt, 1, 1);
-      };
-      if (inTransaction) await db.transaction(work, { retries: 0 });
-      else await db.session(work);
+      if (inTransaction) await session.query('BEGIN');
+      if (file.kind === 'script') await runScript(boundTo(db, session), file, direction);
+      else if (section && section.sql !== '') await job.store.executeScript(session, section.sql);
+      await finish(job, session, startedAt, 1, 1);
+      if (inTransaction) await session.query('COMMIT');
     } catch (err) {
+      // BEGIN/COMMIT/ROLLBACK are the same words on every SQL engine dbward runs migrations on.
+      if (inTransaction) await session.query('ROLLBACK').catch(() => undefined);
       throw err instanceof MigrationError ? err : new MigrationError(file, section, err, inTransaction);
     }
   } else {
@@ -57,11 +62,10 @@ async function runStatementByStatement(
   section: MigrationSection,
   startedAt: number,
 ): Promise<void> {
-  const { db, store, table, file, direction } = job;
+  const { store, table, file, direction, session } = job;
   const statements = store.splitStatements(section.sql);
   const total = statements.length;
-  await db.session(async (session) => {
-    await store.prepareSession?.(session);
+  {
     for (let i = job.resumeAt; i < total; i++) {
       const statement = statements[i]!;
       try {
@@ -75,7 +79,7 @@ async function runStatementByStatement(
       }
     }
     await finish(job, session, startedAt, total, total);
-  });
+  }
 }
 
 /** Record the finished migration (up) or forget it (down), on the session that ran it. */
@@ -139,12 +143,17 @@ export function appliedRow(
   };
 }
 
+let appliedByCache: string | undefined;
+
+/** `user@host`, computed once per process (os.userInfo() is a system call per use). */
 function appliedBy(): string {
+  if (appliedByCache) return appliedByCache;
   let user = 'unknown';
   try {
     user = os.userInfo().username;
   } catch {
     // no passwd entry (some containers)
   }
-  return `${user}@${os.hostname()}`;
+  appliedByCache = `${user}@${os.hostname()}`;
+  return appliedByCache;
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { SqlDatabase } from '../connect/database-handle.js';
 import { NotAvailableError } from '../core/errors.js';
-import type { EngineId, LockHolder, MigrationStoreRole } from '../engines/contract.js';
+import type { EngineId, LockHolder, MigrationStoreRole, SqlSession } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
 import { discoverMigrations } from './discover-migrations.js';
 import { appliedRow, applyMigration } from './apply-migration.js';
@@ -104,22 +104,8 @@ async function execute(
   dryRun: boolean,
 ): Promise<MigrateRunResult> {
   const result = emptyResult(ctx, direction, dryRun);
-  for (const file of plan) {
+  const record = (file: MigrationFile, durationMs: number | null): void => {
     const section = direction === 'up' ? file.up : file.down;
-    let durationMs: number | null = null;
-    if (!dryRun) {
-      ctx.onProgress?.({ phase: 'start', version: file.version, name: file.name });
-      const partial = run.status.find((s) => s.version === file.version && s.state === 'partial');
-      durationMs = await applyMigration({
-        db: ctx.db,
-        store: run.store,
-        table: run.table,
-        file,
-        direction,
-        resumeAt: direction === 'up' ? (partial?.statementsApplied ?? 0) : 0,
-      });
-      ctx.onProgress?.({ phase: 'done', version: file.version, name: file.name, durationMs });
-    }
     result.migrations.push({
       version: file.version,
       name: file.name,
@@ -127,6 +113,45 @@ async function execute(
       durationMs,
       sql: dryRun ? (section?.sql ?? null) : null,
     });
+  };
+  if (dryRun || plan.length === 0) {
+    for (const file of plan) record(file, null);
+    return result;
+  }
+  const runFile = async (session: SqlSession, file: MigrationFile): Promise<void> => {
+    ctx.onProgress?.({ phase: 'start', version: file.version, name: file.name });
+    const partial = run.status.find((s) => s.version === file.version && s.state === 'partial');
+    const durationMs = await applyMigration({
+      db: ctx.db,
+      session,
+      store: run.store,
+      table: run.table,
+      file,
+      direction,
+      resumeAt: direction === 'up' ? (partial?.statementsApplied ?? 0) : 0,
+    });
+    ctx.onProgress?.({ phase: 'done', version: file.version, name: file.name, durationMs });
+    record(file, durationMs);
+  };
+  // The connection's own sessions, not the handle's: a long run holding one is expected, not a
+  // leak to warn about.
+  const conn = ctx.db.connection;
+  if (ctx.db.engine.capabilities.hasAdvisoryLocks) {
+    // The lock lives on its own server session, so the whole run can share one connection:
+    // one checkout, one setup and one reset per run instead of per migration.
+    await conn.withSession(async (session) => {
+      await run.store.prepareSession?.(session);
+      for (const file of plan) await runFile(session, file);
+    });
+  } else {
+    // Without advisory locks (SQLite) the lock's heartbeat needs the same single connection:
+    // give it a turn between migrations.
+    for (const file of plan) {
+      await conn.withSession(async (session) => {
+        await run.store.prepareSession?.(session);
+        await runFile(session, file);
+      });
+    }
   }
   return result;
 }
