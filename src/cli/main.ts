@@ -104,7 +104,11 @@ function buildProgram(
       'apply pending migrations (all, --to V or --step N)',
       ['to', 'step', 'dry-run', 'allow-out-of-order'],
     ],
-    ['down', 'roll back the newest migration (or --step N, or down --to V)', ['to', 'step', 'dry-run']],
+    [
+      'down',
+      'roll back the newest migration (or --step N, or down --to V)',
+      ['to', 'step', 'dry-run', 'schema-file', 'no-dump'],
+    ],
     [
       'plan',
       'print the SQL `migrate up` would run, without running it',
@@ -112,7 +116,7 @@ function buildProgram(
     ],
     ['status', 'applied, pending, edited, missing and out-of-order migrations', ['exit-code']],
     ['validate', 'check checksums and order against the database (for CI); exit 1 on problems', []],
-    ['redo', 'roll back the newest migration and apply it again', []],
+    ['redo', 'roll back the newest migration and apply it again', ['schema-file', 'no-dump']],
     ['lock', 'show who holds the migration lock', []],
   ];
   const optionText: Record<string, [string, string]> = {
@@ -121,6 +125,11 @@ function buildProgram(
     'dry-run': ['--dry-run', 'print what would run, change nothing'],
     'allow-out-of-order': ['--allow-out-of-order', 'apply files older than the newest applied one'],
     'exit-code': ['--exit-code', 'exit 1 when anything is pending or inconsistent'],
+    'schema-file': [
+      '--schema-file <path>',
+      'where to write the schema after a change (default: schema.sql beside the migrations dir)',
+    ],
+    'no-dump': ['--no-dump', 'do not write the schema file'],
   };
   for (const [name, description, options] of subcommands) {
     const sub = migrate

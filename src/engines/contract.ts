@@ -190,11 +190,25 @@ export interface SplitStatement {
   line: number;
 }
 
+/**
+ * Role: the schema as SQL text for `schema.sql` after migrations — deterministic (no version
+ * banners, dump dates, random keys or counters), so reviewers can diff it. Engines may use their
+ * own dump tool; credentials reach it through the environment or an option file, never argv.
+ */
+export interface SchemaDumpRole {
+  /**
+   * Dump the schema (no data). Throws a DbwardError (code E_SCHEMA_DUMP) that names the tool
+   * and says what to do when it cannot: the tool is missing, or older than the server.
+   */
+  dumpSchema(conn: SqlConnection, ctx: { target: Target; spec: ConnectionSpec }): Promise<string>;
+}
+
 /** The roles an engine may implement; absent roles are simply not offered. */
 export interface EngineRoles {
   connection?: () => Promise<ConnectionRole>;
   inspect?: () => Promise<InspectRole>;
   migrationStore?: () => Promise<MigrationStoreRole>;
+  schemaDump?: () => Promise<SchemaDumpRole>;
 }
 
 export interface EngineDefinition {

@@ -10,7 +10,10 @@ import type { SqlDatabase } from '../connect/database-handle.js';
 import { NotAvailableError } from '../core/errors.js';
 import type { EngineId, LockHolder, MigrationStoreRole, SqlSession } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
+import { serializeError } from '../connect/per-target.js';
+import type { Target } from '../core/target.js';
 import { discoverMigrations } from './discover-migrations.js';
+import { writeSchemaFile } from './schema-file.js';
 import { appliedRow, applyMigration } from './apply-migration.js';
 import { compareVersions, type MigrationFile } from './migration-file.js';
 import { MigrationPlanError, planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
@@ -24,12 +27,20 @@ export interface MigrateContext {
   table?: string;
   /** How long to wait for another run's lock. Default 60 s. */
   lockTimeoutMs?: number;
+  /**
+   * After a run that changed something, write the schema here (e.g. `schema.sql`), using the
+   * engine's dump tool. Needs `target` (for the tool's credentials). Omit to skip.
+   */
+  schemaFile?: string;
+  /** The target `db` was opened from; required with `schemaFile`. */
+  target?: Target;
   /** Called before and after each migration, for progress output. */
   onProgress?: (event: MigrateProgress) => void;
 }
 
 export interface MigrateProgress {
   phase: 'start' | 'done';
+  direction: 'up' | 'down';
   version: string;
   name: string;
   durationMs?: number;
@@ -46,6 +57,10 @@ export interface MigrateRunResult {
     durationMs: number | null;
     sql: string | null;
   }[];
+  /** The schema file written after the run, if any. */
+  schemaFile?: string;
+  /** Why the schema file could not be written (the migrations themselves succeeded). */
+  schemaDumpError?: { code: string; message: string; hint?: string };
 }
 
 const defaultTable = 'dbward_migrations';
@@ -62,8 +77,8 @@ export function migrateUp(
   ctx: MigrateContext,
   options: UpOptions & { dryRun?: boolean } = {},
 ): Promise<MigrateRunResult> {
-  return locked(ctx, (run) =>
-    execute(ctx, run, 'up', planUp(run.status, run.files, options), !!options.dryRun),
+  return locked(ctx, async (run) =>
+    dumpAfter(ctx, await execute(ctx, run, 'up', planUp(run.status, run.files, options), !!options.dryRun)),
   );
 }
 
@@ -72,8 +87,11 @@ export function migrateDown(
   ctx: MigrateContext,
   options: DownOptions & { dryRun?: boolean } = {},
 ): Promise<MigrateRunResult> {
-  return locked(ctx, (run) =>
-    execute(ctx, run, 'down', planDown(run.status, run.files, options), !!options.dryRun),
+  return locked(ctx, async (run) =>
+    dumpAfter(
+      ctx,
+      await execute(ctx, run, 'down', planDown(run.status, run.files, options), !!options.dryRun),
+    ),
   );
 }
 
@@ -84,8 +102,27 @@ export function migrateRedo(ctx: MigrateContext): Promise<MigrateRunResult[]> {
     const version = down.migrations[0]?.version;
     if (version === undefined) return [down];
     const status = migrationStatus(run.files, await run.store.listApplied(ctx.db.connection, run.table));
-    return [down, await execute(ctx, run, 'up', planUp(status, run.files, { to: version }), false)];
+    return [
+      down,
+      await dumpAfter(ctx, await execute(ctx, run, 'up', planUp(status, run.files, { to: version }), false)),
+    ];
   });
+}
+
+/**
+ * Write the schema file after a run that changed the database (still under the lock, so the
+ * dump matches the recorded state). A failed dump is reported in the result, not thrown: the
+ * migrations did apply, and the user needs to hear both.
+ */
+async function dumpAfter(ctx: MigrateContext, result: MigrateRunResult): Promise<MigrateRunResult> {
+  if (!ctx.schemaFile || result.dryRun || result.migrations.length === 0) return result;
+  if (!ctx.target) throw new Error('migrate: schemaFile needs the target the database was opened from');
+  try {
+    result.schemaFile = await writeSchemaFile(ctx.db, ctx.target, ctx.schemaFile);
+  } catch (err) {
+    result.schemaDumpError = serializeError(err);
+  }
+  return result;
 }
 
 /** What a locked run works with: read under the lock, so no other run can change it meanwhile. */
@@ -119,7 +156,7 @@ async function execute(
     return result;
   }
   const runFile = async (session: SqlSession, file: MigrationFile): Promise<void> => {
-    ctx.onProgress?.({ phase: 'start', version: file.version, name: file.name });
+    ctx.onProgress?.({ phase: 'start', direction, version: file.version, name: file.name });
     const partial = run.status.find((s) => s.version === file.version && s.state === 'partial');
     const durationMs = await applyMigration({
       db: ctx.db,
@@ -130,7 +167,7 @@ async function execute(
       direction,
       resumeAt: direction === 'up' ? (partial?.statementsApplied ?? 0) : 0,
     });
-    ctx.onProgress?.({ phase: 'done', version: file.version, name: file.name, durationMs });
+    ctx.onProgress?.({ phase: 'done', direction, version: file.version, name: file.name, durationMs });
     record(file, durationMs);
   };
   // The connection's own sessions, not the handle's: a long run holding one is expected, not a

@@ -3,7 +3,7 @@
  * as users run it: `dbward migrate up/down/status/validate/plan`.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -71,8 +71,14 @@ for (const engine of ['postgres', 'sqlite'] as TestEngine[]) {
           ['2', 'applied'],
         ],
       );
-      const down = await cli(dir, 'down', '--step', '2');
+      // The schema file beside the migrations dir, written after the change.
+      const schema = readFileSync(path.join(dir, 'schema.sql'), 'utf8');
+      assert.match(schema, /CREATE TABLE[^\n]*users/);
+      assert.match(schema, /orders_user/);
+      assert.match(first.stderr, /wrote schema\.sql/);
+      const down = await cli(dir, 'down', '--step', '2', '--no-dump');
       assert.equal(down.code, 0, down.all);
+      assert.equal(readFileSync(path.join(dir, 'schema.sql'), 'utf8'), schema, '--no-dump leaves it alone');
       assert.deepEqual(
         (await tables()).filter((t) => !t.startsWith('dbward_')),
         [],

@@ -27,6 +27,10 @@ export interface MigrateFlags {
   dryRun?: boolean;
   allowOutOfOrder?: boolean;
   exitCode?: boolean;
+  /** `--schema-file`; default: schema.sql next to the migrations directory. */
+  schemaFile?: string;
+  /** false with `--no-dump`. */
+  dump?: boolean;
 }
 
 type Action = 'up' | 'down' | 'plan' | 'status' | 'validate' | 'redo' | 'baseline' | 'lock';
@@ -40,13 +44,21 @@ export async function migrateCommand(
 ): Promise<number> {
   const [target] = await ctx.targets([]);
   const db = await openSql(target!, { logger: ctx.logger });
+  const dir = path.resolve(flags.migrationsDir);
+  const dumps = flags.dump !== false && (action === 'up' || action === 'down' || action === 'redo');
   const mctx: MigrateContext = {
     db,
-    dir: path.resolve(flags.migrationsDir),
+    dir,
+    ...(dumps
+      ? { schemaFile: flags.schemaFile ?? path.join(path.dirname(dir), 'schema.sql'), target: target! }
+      : {}),
     table: flags.migrationsTable,
     lockTimeoutMs: parseDuration(flags.lockTimeout, '--lock-timeout'),
     onProgress: (e) => {
-      if (e.phase === 'start') ctx.out.note(paint(ctx.out, 'dim', `applying ${e.version}_${e.name} …`));
+      if (e.phase === 'start') {
+        const verb = e.direction === 'up' ? 'applying' : 'rolling back';
+        ctx.out.note(paint(ctx.out, 'dim', `${verb} ${e.version}_${e.name} …`));
+      }
     },
   };
   try {
@@ -103,6 +115,14 @@ function positiveStep(step: string | undefined): { step?: number } {
 }
 
 function printRun(ctx: CliContext, result: MigrateRunResult, doneWord?: string): number {
+  if (result.schemaDumpError) {
+    const e = result.schemaDumpError;
+    ctx.out.note(`warning: schema file not written: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}`);
+  } else if (result.schemaFile) {
+    ctx.out.note(
+      paint(ctx.out, 'dim', `wrote ${path.relative(process.cwd(), result.schemaFile) || result.schemaFile}`),
+    );
+  }
   if (ctx.out.json) {
     ctx.out.printJson(result);
     return ExitCode.ok;

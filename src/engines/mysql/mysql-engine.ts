@@ -22,5 +22,6 @@ export const mysqlEngine: EngineDefinition = {
     connection: async () => (await import('./mysql-connection.js')).mysqlConnectionRole,
     inspect: async () => (await import('./mysql-inspect.js')).mysqlInspectRole,
     migrationStore: async () => (await import('./mysql-migration-store.js')).mysqlMigrationStoreRole,
+    schemaDump: async () => (await import('./mysql-schema-dump.js')).mysqlSchemaDumpRole,
   },
 };

@@ -20,5 +20,6 @@ export const postgresEngine: EngineDefinition = {
     connection: async () => (await import('./postgres-connection.js')).postgresConnectionRole,
     inspect: async () => (await import('./postgres-inspect.js')).postgresInspectRole,
     migrationStore: async () => (await import('./postgres-migration-store.js')).postgresMigrationStoreRole,
+    schemaDump: async () => (await import('./postgres-schema-dump.js')).postgresSchemaDumpRole,
   },
 };

@@ -19,6 +19,7 @@ export const sqliteEngine: EngineDefinition = {
   roles: {
     connection: async () => (await import('./sqlite-connection.js')).sqliteConnectionRole,
     inspect: async () => (await import('./sqlite-inspect.js')).sqliteInspectRole,
+    schemaDump: async () => (await import('./sqlite-schema-dump.js')).sqliteSchemaDumpRole,
     migrationStore: async () => (await import('./sqlite-migration-store.js')).sqliteMigrationStoreRole,
   },
 };
