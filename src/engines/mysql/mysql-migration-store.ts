@@ -5,15 +5,14 @@
  * migrations run statement by statement and recordApplied is called after each one: it is a
  * single upsert.
  */
+import { trackingColumns, trackingValues } from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
 import type { AppliedMigration, MigrationStoreRole, SqlConnection } from '../contract.js';
 import { acquireMysqlLock, mysqlLockHolder, toIso } from './mysql-migration-lock.js';
 
-const columns =
-  'version, name, checksum, applied_at, duration_ms, applied_by, dbward_version, ' +
-  'statements_applied, statements_total, status';
+const columns = trackingColumns.join(', ');
 
 export const mysqlMigrationStoreRole: MigrationStoreRole = {
   async ensureStore(conn, table) {
@@ -58,18 +57,7 @@ export const mysqlMigrationStoreRole: MigrationStoreRole = {
          duration_ms = VALUES(duration_ms), applied_by = VALUES(applied_by),
          dbward_version = VALUES(dbward_version), statements_applied = VALUES(statements_applied),
          statements_total = VALUES(statements_total), status = VALUES(status)`,
-      [
-        row.version,
-        row.name,
-        row.checksum,
-        toDatetime(row.appliedAt),
-        row.durationMs,
-        row.appliedBy,
-        row.dbwardVersion,
-        row.statementsApplied,
-        row.statementsTotal,
-        row.status,
-      ],
+      trackingValues(row, toDatetime(row.appliedAt)),
     );
   },
 

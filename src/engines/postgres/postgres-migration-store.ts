@@ -4,6 +4,7 @@
  * killed, backend terminated, network gone) frees it with its session: nothing to clean up
  * before the next deploy.
  */
+import { trackingValues } from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
@@ -91,18 +92,7 @@ export const postgresMigrationStoreRole: MigrationStoreRole = {
          duration_ms = EXCLUDED.duration_ms, applied_by = EXCLUDED.applied_by,
          dbward_version = EXCLUDED.dbward_version, statements_applied = EXCLUDED.statements_applied,
          statements_total = EXCLUDED.statements_total, status = EXCLUDED.status`,
-      [
-        row.version,
-        row.name,
-        row.checksum,
-        row.appliedAt,
-        row.durationMs,
-        row.appliedBy,
-        row.dbwardVersion,
-        row.statementsApplied,
-        row.statementsTotal,
-        row.status,
-      ],
+      trackingValues(row),
     );
   },
 

@@ -2,6 +2,7 @@
  * SQLite migration store role: the tracking table that records applied migrations, and the
  * migration lock (a row taken under BEGIN IMMEDIATE, see sqlite-migration-lock.ts).
  */
+import { trackingColumns, trackingValues } from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
@@ -22,9 +23,7 @@ interface TrackingRow {
   status: string;
 }
 
-const columns =
-  'version, name, checksum, applied_at, duration_ms, applied_by, dbward_version, ' +
-  'statements_applied, statements_total, status';
+const columns = trackingColumns.join(', ');
 
 /** Records migrations in a table of the database itself; the lock is a row in `dbward_migration_lock`. */
 export const sqliteMigrationStoreRole: MigrationStoreRole = {
@@ -62,18 +61,7 @@ export const sqliteMigrationStoreRole: MigrationStoreRole = {
          duration_ms = excluded.duration_ms, applied_by = excluded.applied_by,
          dbward_version = excluded.dbward_version, statements_applied = excluded.statements_applied,
          statements_total = excluded.statements_total, status = excluded.status`,
-      [
-        row.version,
-        row.name,
-        row.checksum,
-        row.appliedAt,
-        row.durationMs,
-        row.appliedBy,
-        row.dbwardVersion,
-        row.statementsApplied,
-        row.statementsTotal,
-        row.status,
-      ],
+      trackingValues(row),
     );
   },
 
