@@ -13,8 +13,8 @@
  * Go binary), not the server backends'.
  *
  * dbmate comes from its npm package, whose binary ships in a per-platform package
- * (@dbmate/linux-x64 …), a devDependency of this project. It is found through DBMATE_BIN, the
- * project's node_modules, or an install made with
+ * (@dbmate/linux-x64 …). `scripts/install-deps.sh --bench` installs it outside the project's
+ * lockfile (see the comment there); it is found through DBMATE_BIN, or an install made with
  *   npm install --prefix /tmp/dbward-bench-dbmate dbmate
  * dbmate gets its URL through an environment variable (`--env`), never `--url` (argv shows in ps),
  * and `--no-dump-schema`; it runs in a scratch directory, so no `.env` of the checkout applies.
@@ -218,14 +218,12 @@ runBenchmark(
   },
 );
 
-/** DBMATE_BIN, else the platform binary of the dbmate devDependency, else one under `dbmatePrefix`. */
+/** DBMATE_BIN, else the platform binary of the npm package installed under `dbmatePrefix`. */
 function findDbmate(): string {
   const platform = `${process.platform === 'win32' ? 'win32' : process.platform}-${process.arch}`;
   const candidates = process.env.DBMATE_BIN
     ? [process.env.DBMATE_BIN]
     : [
-        // The project's devDependency (npm ci installs it), then an install outside the repo.
-        path.join(process.cwd(), 'node_modules', '@dbmate', platform, 'bin', 'dbmate'),
         path.join(dbmatePrefix, 'node_modules', '@dbmate', platform, 'bin', 'dbmate'),
         path.join(
           dbmatePrefix,

@@ -101,6 +101,17 @@ if [[ $with_bench -eq 1 ]]; then
   install_packages "${missing[@]}"
   all+=("${bench_packages[@]}")
 fi
+if [[ $with_bench -eq 1 ]]; then
+  # dbmate, the tool bench/migrate-postgres.ts compares against. It lives outside the project's
+  # lockfile: the npm package pulls in per-platform binaries, and a lockfile listing them all
+  # breaks `npm ci` wherever a registry lacks one platform's package.
+  dbmate_prefix="${TMPDIR:-/tmp}/dbward-bench-dbmate"
+  if [[ ! -d $dbmate_prefix/node_modules/dbmate ]]; then
+    npm install --no-save --no-package-lock --no-audit --no-fund --prefix "$dbmate_prefix" dbmate@2 >/dev/null
+    installed+=("dbmate (npm, in $dbmate_prefix)")
+  fi
+  all+=("dbmate")
+fi
 if [[ ${#installed[@]} -eq 0 ]]; then
   echo "install-deps: all present (${all[*]})"
 else
