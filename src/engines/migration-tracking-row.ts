@@ -32,3 +32,36 @@ export function trackingValues(row: AppliedMigration, appliedAt: unknown = row.a
     row.status,
   ];
 }
+
+/** A tracking row as the drivers return it (dates and bigints in each driver's own type). */
+export interface TrackingRow {
+  version: string;
+  name: string;
+  checksum: string;
+  applied_at: Date | string;
+  duration_ms: number | string;
+  applied_by: string;
+  dbward_version: string;
+  statements_applied: number | string;
+  statements_total: number | string;
+  status: string;
+}
+
+/** A driver's row as an AppliedMigration; `appliedAt` is the engine's conversion to ISO text. */
+export function fromTrackingRow(
+  row: TrackingRow,
+  appliedAt: (value: Date | string) => string,
+): AppliedMigration {
+  return {
+    version: row.version,
+    name: row.name,
+    checksum: row.checksum,
+    appliedAt: appliedAt(row.applied_at),
+    durationMs: Number(row.duration_ms),
+    appliedBy: row.applied_by,
+    dbwardVersion: row.dbward_version,
+    statementsApplied: Number(row.statements_applied),
+    statementsTotal: Number(row.statements_total),
+    status: row.status === 'partial' ? 'partial' : 'applied',
+  };
+}

@@ -9,6 +9,7 @@
  * connection, deleted on release); rows of connections that no longer hold the lock are stale
  * and ignored (and cleared by the next holder).
  */
+import { holdSessionLock } from '../session-held-lock.js';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { LockHolder, LockOwner, MigrationLock, SqlConnection, SqlSession } from '../contract.js';
@@ -51,10 +52,9 @@ export function acquireMysqlLock(
   conn: SqlConnection,
   { timeoutMs, owner }: { timeoutMs: number; owner: LockOwner },
 ): Promise<MigrationLock> {
-  return new Promise<MigrationLock>((resolveLock, rejectLock) => {
-    let signalRelease!: () => void;
-    const releaseRequested = new Promise<void>((resolve) => (signalRelease = resolve));
-    const sessionEnded = conn.withSession(async (session) => {
+  return holdSessionLock(
+    conn,
+    async (session) => {
       await takeLock(session, timeoutMs);
       try {
         await session.query(`SET SESSION wait_timeout = ${lockSessionWaitTimeout}`);
@@ -63,26 +63,9 @@ export function acquireMysqlLock(
         await freeLock(session);
         throw err;
       }
-      let released: Promise<void> | undefined;
-      resolveLock({
-        release: () => {
-          if (!released) {
-            signalRelease();
-            // The session's own fate (a query failing on a killed connection) no longer matters.
-            released = sessionEnded.then(
-              () => undefined,
-              () => undefined,
-            );
-          }
-          return released;
-        },
-      });
-      await releaseRequested;
-      await freeLock(session);
-    });
-    // Rejections after the lock was handed out are ignored here (a settled promise stays settled).
-    sessionEnded.catch(rejectLock);
-  });
+    },
+    freeLock,
+  );
 }
 
 /**

@@ -5,11 +5,16 @@
  * migrations run statement by statement and recordApplied is called after each one: it is a
  * single upsert.
  */
-import { trackingColumns, trackingValues } from '../migration-tracking-row.js';
+import {
+  fromTrackingRow,
+  trackingColumns,
+  trackingValues,
+  type TrackingRow,
+} from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
-import type { AppliedMigration, MigrationStoreRole, SqlConnection } from '../contract.js';
+import type { MigrationStoreRole, SqlConnection } from '../contract.js';
 import { acquireMysqlLock, mysqlLockHolder, toIso } from './mysql-migration-lock.js';
 
 const columns = trackingColumns.join(', ');
@@ -43,7 +48,9 @@ export const mysqlMigrationStoreRole: MigrationStoreRole = {
          FROM ${conn.quoteIdent(table)}`,
     );
     // Versions are digit strings of varying length, so the server's text order would put 10 before 9.
-    return rows.map(toAppliedMigration).sort((a, b) => compareVersions(a.version, b.version));
+    return rows
+      .map((row) => fromTrackingRow(row, (v) => toIso(String(v))))
+      .sort((a, b) => compareVersions(a.version, b.version));
   },
 
   async recordApplied(session, table, row) {
@@ -85,35 +92,6 @@ export const mysqlMigrationStoreRole: MigrationStoreRole = {
     }
   },
 };
-
-interface TrackingRow {
-  version: string;
-  name: string;
-  checksum: string;
-  applied_at: string;
-  duration_ms: number | string;
-  applied_by: string;
-  dbward_version: string;
-  statements_applied: number;
-  statements_total: number;
-  status: 'applied' | 'partial';
-}
-
-/** BIGINT arrives as a number, or as a string beyond 2^53 (supportBigNumbers). */
-function toAppliedMigration(row: TrackingRow): AppliedMigration {
-  return {
-    version: row.version,
-    name: row.name,
-    checksum: row.checksum,
-    appliedAt: toIso(row.applied_at),
-    durationMs: Number(row.duration_ms),
-    appliedBy: row.applied_by,
-    dbwardVersion: row.dbward_version,
-    statementsApplied: Number(row.statements_applied),
-    statementsTotal: Number(row.statements_total),
-    status: row.status,
-  };
-}
 
 /** An ISO timestamp as a UTC DATETIME literal (`2026-11-22 04:00:00.123`). */
 function toDatetime(iso: string): string {

@@ -4,13 +4,13 @@
  * killed, backend terminated, network gone) frees it with its session: nothing to clean up
  * before the next deploy.
  */
-import { trackingValues } from '../migration-tracking-row.js';
+import { holdSessionLock } from '../session-held-lock.js';
+import { fromTrackingRow, trackingValues, type TrackingRow } from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { compareVersions } from '../../migrate/migration-file.js';
 import type {
-  AppliedMigration,
   LockHolder,
   LockOwner,
   MigrationLock,
@@ -71,14 +71,16 @@ export const postgresMigrationStoreRole: MigrationStoreRole = {
     // Checked first rather than caught: an "undefined table" error would abort a surrounding
     // transaction, and to_regclass resolves the name through search_path like CREATE TABLE did.
     if (!(await tableExists(conn, table))) return [];
-    const { rows } = await conn.query<AppliedRow>(
+    const { rows } = await conn.query<TrackingRow>(
       `SELECT version, name, checksum, applied_at, duration_ms, applied_by, dbward_version,
               statements_applied, statements_total, status
          FROM ${conn.quoteIdent(table)}`,
     );
     // Sorted here, not by ORDER BY: versions are digit strings of different lengths, and
     // discovery orders files with the same compareVersions.
-    return rows.map(toAppliedMigration).sort((a, b) => compareVersions(a.version, b.version));
+    return rows
+      .map((row) => fromTrackingRow(row, (v) => new Date(v).toISOString()))
+      .sort((a, b) => compareVersions(a.version, b.version));
   },
 
   async recordApplied(session, table, row) {
@@ -142,34 +144,13 @@ function acquireLock(
   conn: SqlConnection,
   { timeoutMs, owner }: { timeoutMs: number; owner: LockOwner },
 ): Promise<MigrationLock> {
-  return new Promise<MigrationLock>((resolveLock, rejectLock) => {
-    let signalRelease!: () => void;
-    const releaseRequested = new Promise<void>((resolve) => (signalRelease = resolve));
-    const sessionEnded = conn.withSession(async (session) => {
-      await takeLock(session, timeoutMs);
-      // Only the application_name reaches pg_stat_activity, so the owner goes there. It is cut
-      // at 63 bytes by the server: a very long host name comes back shortened.
-      await session.query("SELECT set_config('application_name', $1, false)", [
-        `${applicationNamePrefix} pid=${owner.pid} host=${owner.host}`,
-      ]);
-      let released: Promise<void> | undefined;
-      resolveLock({
-        release: () => {
-          if (!released) {
-            signalRelease();
-            // The session's own fate (a query failing on a terminated backend) no longer matters.
-            released = sessionEnded.then(
-              () => undefined,
-              () => undefined,
-            );
-          }
-          return released;
-        },
-      });
-      await releaseRequested;
-    });
-    // Rejections after the lock was handed out are ignored here (a settled promise stays settled).
-    sessionEnded.catch(rejectLock);
+  return holdSessionLock(conn, async (session) => {
+    await takeLock(session, timeoutMs);
+    // Only the application_name reaches pg_stat_activity, so the owner goes there. It is cut
+    // at 63 bytes by the server: a very long host name comes back shortened.
+    await session.query("SELECT set_config('application_name', $1, false)", [
+      `${applicationNamePrefix} pid=${owner.pid} host=${owner.host}`,
+    ]);
   });
 }
 
@@ -261,35 +242,6 @@ function describeHolder(row: HolderRow, backendPid: number): LockHolder & { back
   const where = host === null ? '' : parsed ? ` on ${host}` : ` from ${host}`;
   const when = since === null ? '' : ` since ${since}`;
   return { pid, host, since, description: `${who}${where}${when}`, backendPid };
-}
-
-interface AppliedRow {
-  version: string;
-  name: string;
-  checksum: string;
-  applied_at: Date | string;
-  duration_ms: string | number;
-  applied_by: string;
-  dbward_version: string;
-  statements_applied: number;
-  statements_total: number;
-  status: 'applied' | 'partial';
-}
-
-/** pg gives timestamptz as a Date and bigint as a string (unless the user overrode the types). */
-function toAppliedMigration(row: AppliedRow): AppliedMigration {
-  return {
-    version: row.version,
-    name: row.name,
-    checksum: row.checksum,
-    appliedAt: new Date(row.applied_at).toISOString(),
-    durationMs: Number(row.duration_ms),
-    appliedBy: row.applied_by,
-    dbwardVersion: row.dbward_version,
-    statementsApplied: Number(row.statements_applied),
-    statementsTotal: Number(row.statements_total),
-    status: row.status,
-  };
 }
 
 /** Whether `table` resolves through search_path, as the unqualified CREATE TABLE and queries do. */

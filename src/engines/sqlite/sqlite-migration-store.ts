@@ -2,26 +2,17 @@
  * SQLite migration store role: the tracking table that records applied migrations, and the
  * migration lock (a row taken under BEGIN IMMEDIATE, see sqlite-migration-lock.ts).
  */
-import { trackingColumns, trackingValues } from '../migration-tracking-row.js';
+import {
+  fromTrackingRow,
+  trackingColumns,
+  trackingValues,
+  type TrackingRow,
+} from '../migration-tracking-row.js';
 import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
-import type { AppliedMigration, MigrationStoreRole, SqlConnection } from '../contract.js';
+import type { MigrationStoreRole, SqlConnection } from '../contract.js';
 import { acquireSqliteLock, ensureLockTable, sqliteLockHolder } from './sqlite-migration-lock.js';
-
-/** A tracking-table row as SQLite returns it (integers come back as numbers). */
-interface TrackingRow {
-  version: string;
-  name: string;
-  checksum: string;
-  applied_at: string;
-  duration_ms: number;
-  applied_by: string;
-  dbward_version: string;
-  statements_applied: number;
-  statements_total: number;
-  status: string;
-}
 
 const columns = trackingColumns.join(', ');
 
@@ -49,7 +40,9 @@ export const sqliteMigrationStoreRole: MigrationStoreRole = {
     if (!(await tableExists(conn, table))) return [];
     const { rows } = await conn.query<TrackingRow>(`SELECT ${columns} FROM ${conn.quoteIdent(table)}`);
     // Versions are digit strings of varying length, so SQL's text order would put 10 before 9.
-    return rows.map(toAppliedMigration).sort((a, b) => compareVersions(a.version, b.version));
+    return rows
+      .map((row) => fromTrackingRow(row, (v) => String(v)))
+      .sort((a, b) => compareVersions(a.version, b.version));
   },
 
   async recordApplied(session, table, row) {
@@ -94,21 +87,6 @@ async function tableExists(conn: SqlConnection, table: string): Promise<boolean>
 // recordApplied/removeApplied get a session, which has no quoteIdent; SQLite quotes one way.
 function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
-}
-
-function toAppliedMigration(row: TrackingRow): AppliedMigration {
-  return {
-    version: row.version,
-    name: row.name,
-    checksum: row.checksum,
-    appliedAt: row.applied_at,
-    durationMs: Number(row.duration_ms),
-    appliedBy: row.applied_by,
-    dbwardVersion: row.dbward_version,
-    statementsApplied: Number(row.statements_applied),
-    statementsTotal: Number(row.statements_total),
-    status: row.status === 'partial' ? 'partial' : 'applied',
-  };
 }
 
 // better-sqlite3 refuses to prepare SQL with no statement in it (empty, or comments only).
