@@ -43,3 +43,12 @@ export type {
   SqlSession,
 } from './engines/contract.js';
 export { engines, engineForUrl } from './engines/registry.js';
+export {
+  runSeeds,
+  type SeedOptions,
+  type SeedProgress,
+  type SeedRunEntry,
+  type SeedRunResult,
+  type SeedFunction,
+} from './seed/run-seeds.js';
+export type { SeedAction } from './seed/seed-plan.js';

@@ -9,6 +9,8 @@ import { DbwardError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { dbwardVersion } from '../core/version.js';
 import type { MigrateFlags } from './commands/migrate-command.js';
+import type { MigrateSquashFlags } from './commands/migrate-squash-command.js';
+import type { SeedFlags } from './commands/seed-command.js';
 import { createContext, type CliContext, type GlobalFlags } from './context.js';
 import { stackWithCauses } from './error-stack.js';
 
@@ -86,14 +88,14 @@ function buildProgram(
   const migrate = program
     .command('migrate')
     .description(
-      'schema migrations: new, up, down, redo, plan, status, validate, baseline, lock (PostgreSQL, MySQL/MariaDB, SQLite)',
+      'schema migrations: new, up, down, redo, plan, status, validate, baseline, squash, lock, unlock (PostgreSQL, MySQL/MariaDB, SQLite; Redis: scripts)',
     );
   migrate
     .command('new')
     .description('create an empty migration file named <version>_<name>.sql (or .ts with --ts)')
     .argument('<name>', 'what the migration does, e.g. create_users')
     .option('--ts', 'a TypeScript migration exporting up(db) / down(db)')
-    .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
+    .option('--migrations-dir <dir>', 'where migrations live (default: config, else migrations)')
     .action(async (name: string, opts: { ts?: boolean; migrationsDir: string }, cmd: Command) => {
       const { migrateNewCommand } = await import('./commands/migrate-new-command.js');
       await run((ctx) => migrateNewCommand(ctx, name, opts), cmd);
@@ -117,7 +119,6 @@ function buildProgram(
     ['status', 'applied, pending, edited, missing and out-of-order migrations', ['exit-code']],
     ['validate', 'check checksums and order against the database (for CI); exit 1 on problems', []],
     ['redo', 'roll back the newest migration and apply it again', ['schema-file', 'no-dump']],
-    ['lock', 'show who holds the migration lock', []],
   ];
   const optionText: Record<string, [string, string]> = {
     to: ['--to <version>', 'up: apply up to and including V; down: roll back everything after V'],
@@ -135,8 +136,8 @@ function buildProgram(
     const sub = migrate
       .command(name)
       .description(description)
-      .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
-      .option('--migrations-table <name>', 'tracking table', 'dbward_migrations')
+      .option('--migrations-dir <dir>', 'where migrations live (default: config, else migrations)')
+      .option('--migrations-table <name>', 'tracking table (default: config, else dbward_migrations)')
       .option('--lock-timeout <duration>', 'how long to wait for another run', '60s');
     for (const option of options) sub.option(...optionText[option]!);
     sub.action(async (opts: MigrateFlags, cmd: Command) => {
@@ -150,12 +151,60 @@ function buildProgram(
       'adopt an existing database: record migrations up to <version> as applied, without running them',
     )
     .argument('<version>', 'the newest migration the database already has')
-    .option('--migrations-dir <dir>', 'where migrations live', 'migrations')
-    .option('--migrations-table <name>', 'tracking table', 'dbward_migrations')
+    .option('--migrations-dir <dir>', 'where migrations live (default: config, else migrations)')
+    .option('--migrations-table <name>', 'tracking table (default: config, else dbward_migrations)')
     .option('--lock-timeout <duration>', 'how long to wait for another run', '60s')
     .action(async (version: string, opts: MigrateFlags, cmd: Command) => {
       const { migrateCommand } = await import('./commands/migrate-command.js');
       await run((ctx) => migrateCommand(ctx, 'baseline', opts, version), cmd);
+    });
+
+  migrate
+    .command('squash')
+    .description('replace the migrations up to --to V with one baseline built from the schema dump')
+    .requiredOption('--to <version>', 'the newest migration to squash (inclusive)')
+    .option('--migrations-dir <dir>', 'where migrations live (default: config, else migrations)')
+    .option('--migrations-table <name>', 'tracking table (default: config, else dbward_migrations)')
+    .option('--dry-run', 'build and print the baseline, write and remove nothing')
+    .option('--lock-timeout <duration>', 'how long to wait for the migration lock', '60s')
+    .action(async (opts: MigrateSquashFlags, cmd: Command) => {
+      const { migrateSquashCommand } = await import('./commands/migrate-squash-command.js');
+      await run((ctx) => migrateSquashCommand(ctx, opts), cmd);
+    });
+
+  for (const action of ['lock', 'unlock'] as const) {
+    const sub = migrate
+      .command(action)
+      .description(
+        action === 'lock'
+          ? 'show who holds the migration lock (pid, host, since; stale when its holder is gone)'
+          : 'release the migration lock when its holder is gone; --force also when it may be alive (ends its session)',
+      );
+    if (action === 'unlock') {
+      sub.option('--force', 'release it even though the holder may be alive: ends its database session');
+    }
+    sub
+      .option('--migrations-dir <dir>', 'where migrations live (default: config, else migrations)')
+      .option('--migrations-table <name>', 'tracking table (default: config, else dbward_migrations)')
+      .option('--lock-timeout <duration>', 'how long to wait for another run', '60s')
+      .action(async (opts: { force?: boolean }, cmd: Command) => {
+        const { migrateLockCommand } = await import('./commands/migrate-lock-command.js');
+        await run((ctx) => migrateLockCommand(ctx, action, opts), cmd);
+      });
+  }
+
+  program
+    .command('seed')
+    .description(
+      'run seed files (seeds/, then seeds/<env>/ for --env): new ones, and changed ones marked repeatable',
+    )
+    .option('--seeds-dir <dir>', 'where seeds live (default: config, else seeds)')
+    .option('--seeds-table <name>', 'tracking table (default: config, else dbward_seeds)')
+    .option('--dry-run', 'print what would run, change nothing')
+    .option('--lock-timeout <duration>', 'how long to wait for a migration or another seed run', '60s')
+    .action(async (opts: SeedFlags, cmd: Command) => {
+      const { seedCommand } = await import('./commands/seed-command.js');
+      await run((ctx) => seedCommand(ctx, opts), cmd);
     });
 
   program

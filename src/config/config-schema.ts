@@ -6,6 +6,23 @@ const duration = z.union([
   z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$/i, 'a duration such as 500ms, 10s or 2m'),
 ]);
 
+/** Where a target's migrations live and how they are tracked; paths relative to the config file. */
+const migrationsBlock = z
+  .object({
+    dir: z.string().min(1).optional(),
+    table: z.string().min(1).optional(),
+    /** Where `migrate up/down` writes the schema; false: never. Default: schema.sql beside `dir`. */
+    schemaFile: z.union([z.string().min(1), z.literal(false)]).optional(),
+  })
+  .strict();
+
+const seedsBlock = z
+  .object({
+    dir: z.string().min(1).optional(),
+    table: z.string().min(1).optional(),
+  })
+  .strict();
+
 const targetObject = z
   .object({
     /** Connection URL. `${VAR}` is replaced from the environment (and .env). */
@@ -24,6 +41,10 @@ const targetObject = z
     driver: z.record(z.string(), z.unknown()).optional(),
     /** Free text shown by `dbward targets`. */
     description: z.string().optional(),
+    /** This target's migrations (overrides the top-level `migrations` block). */
+    migrations: migrationsBlock.optional(),
+    /** This target's seeds (overrides the top-level `seeds` block). */
+    seeds: seedsBlock.optional(),
   })
   .strict();
 
@@ -34,6 +55,10 @@ export const configSchema = z
   .object({
     /** The target commands use when none is named. Defaults to the only target, or `main`. */
     defaultTarget: z.string().optional(),
+    /** Defaults for every target's migrations: `{ dir, table, schemaFile }`. */
+    migrations: migrationsBlock.optional(),
+    /** Defaults for every target's seeds: `{ dir, table }`. */
+    seeds: seedsBlock.optional(),
     targets: z.record(
       z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'),
       targetSchema,

@@ -79,7 +79,7 @@ async function loadFile(
   if (!parsed.success) throw schemaError(file, parsed.error);
   const config = interpolateEnv(parsed.data, env, file) as z.output<typeof configSchema>;
   const targets = Object.entries(config.targets).map(([name, entry]) =>
-    buildTarget(name, entry, file, `targets.${name}`),
+    withProjectPaths(buildTarget(name, entry, file, `targets.${name}`), entry, config, path.dirname(file)),
   );
   if (config.defaultTarget !== undefined && !config.targets[config.defaultTarget]) {
     throw new ConfigError(
@@ -197,6 +197,41 @@ function buildTarget(name: string, entry: TargetConfigInput, source: string, key
     driver: object.driver ?? {},
   };
   return { name, url, displayUrl: redactUrl(url), options };
+}
+
+type MigrationsBlock = NonNullable<z.output<typeof configSchema>['migrations']>;
+type SeedsBlock = NonNullable<z.output<typeof configSchema>['seeds']>;
+
+/**
+ * Add the target's migrations and seeds settings: its own block over the top-level one, key by
+ * key, with paths resolved against the config file's folder (so commands work from any cwd).
+ */
+function withProjectPaths(
+  target: Target,
+  entry: TargetConfigInput,
+  config: z.output<typeof configSchema>,
+  baseDir: string,
+): Target {
+  const own: { migrations?: MigrationsBlock; seeds?: SeedsBlock } = typeof entry === 'string' ? {} : entry;
+  const m: MigrationsBlock = { ...config.migrations, ...own.migrations };
+  const s: SeedsBlock = { ...config.seeds, ...own.seeds };
+  const resolve = (p: string): string => path.resolve(baseDir, p);
+  const migrations: NonNullable<Target['migrations']> = {
+    ...(m.dir !== undefined ? { dir: resolve(m.dir) } : {}),
+    ...(m.table !== undefined ? { table: m.table } : {}),
+    ...(m.schemaFile !== undefined
+      ? { schemaFile: m.schemaFile === false ? false : resolve(m.schemaFile) }
+      : {}),
+  };
+  const seeds: NonNullable<Target['seeds']> = {
+    ...(s.dir !== undefined ? { dir: resolve(s.dir) } : {}),
+    ...(s.table !== undefined ? { table: s.table } : {}),
+  };
+  return {
+    ...target,
+    ...(Object.keys(migrations).length > 0 ? { migrations } : {}),
+    ...(Object.keys(seeds).length > 0 ? { seeds } : {}),
+  };
 }
 
 /** Build one Target from a URL or a target object (as in config), for `open()`. */

@@ -27,6 +27,20 @@ export interface Target {
   /** The URL with the password redacted. */
   displayUrl: string;
   options: TargetOptions;
+  /**
+   * Where this target's migrations live and how they are tracked (config `migrations: {…}`).
+   * Paths are absolute (config-relative paths are resolved against the config file's folder).
+   * Command-line flags win over these; unset means the defaults (`migrations/`, `dbward_migrations`,
+   * `schema.sql` beside the migrations folder).
+   */
+  migrations?: {
+    dir?: string;
+    table?: string;
+    /** false: never write a schema file. */
+    schemaFile?: string | false;
+  };
+  /** Where this target's seeds live (config `seeds: { dir }`), absolute; default `seeds/`. */
+  seeds?: { dir?: string; table?: string };
 }
 
 export const defaultTargetOptions: TargetOptions = {

@@ -135,6 +135,11 @@ export interface LockHolder {
   since: string | null;
   /** One line for messages, e.g. `pid 4242 on build-7 since 2026-11-22T04:00:00Z`. */
   description: string;
+  /**
+   * True when the engine itself can tell the holder is gone (SQLite: its heartbeat stopped).
+   * Engines whose lock dies with the holder's session or expires by itself leave it unset.
+   */
+  stale?: boolean;
 }
 
 export interface MigrationLock {
@@ -151,25 +156,37 @@ export interface LockOwner {
 }
 
 /**
- * Role: where applied migrations are recorded, and the lock that lets one migration run at a
- * time per database. A process that dies must never leave a lock that blocks the next deploy.
+ * Where applied migrations (and seeds: same rows, another table) are recorded, and the lock that
+ * lets one run at a time per database. A process that dies must never leave a lock that blocks
+ * the next deploy. `Conn` is the engine's connection, `Session` what a migration runs on.
  */
-export interface MigrationStoreRole {
-  /** Create the tracking table when missing. Idempotent and safe when two processes race. */
-  ensureStore(conn: SqlConnection, table: string): Promise<void>;
+export interface MigrationTrackingRole<Conn, Session> {
+  /** Create the tracking table (or key) when missing. Idempotent and safe when two processes race. */
+  ensureStore(conn: Conn, table: string): Promise<void>;
   /** Every recorded migration, in version order (numeric). Empty when the table does not exist yet. */
-  listApplied(conn: SqlConnection, table: string): Promise<AppliedMigration[]>;
+  listApplied(conn: Conn, table: string): Promise<AppliedMigration[]>;
   /** Insert or replace one row, on the session that ran the migration (inside its transaction if any). */
-  recordApplied(session: SqlSession, table: string, row: AppliedMigration): Promise<void>;
+  recordApplied(session: Session, table: string, row: AppliedMigration): Promise<void>;
   /** Delete one row (after a down migration), on the session that ran it. */
-  removeApplied(session: SqlSession, table: string, version: string): Promise<void>;
+  removeApplied(session: Session, table: string, version: string): Promise<void>;
   /**
    * Take the per-database migration lock, waiting up to `timeoutMs`. On timeout throw a
    * DbwardError with code E_MIGRATION_LOCKED whose message names the holder (lockHolder()).
+   * The lock is per database, not per tracking table: migrations and seeds share it.
    */
-  acquireLock(conn: SqlConnection, options: { timeoutMs: number; owner: LockOwner }): Promise<MigrationLock>;
+  acquireLock(conn: Conn, options: { timeoutMs: number; owner: LockOwner }): Promise<MigrationLock>;
   /** The current holder, or null when the lock is free. */
-  lockHolder(conn: SqlConnection): Promise<LockHolder | null>;
+  lockHolder(conn: Conn): Promise<LockHolder | null>;
+  /**
+   * Free the lock whoever holds it: end the holder's server session (PostgreSQL
+   * pg_terminate_backend, MySQL KILL), or delete the lock row or key. Resolves to false when
+   * nothing held it. The engine does not judge whether that is safe: src/migrate/unlock-migrations.ts does.
+   */
+  breakLock(conn: Conn): Promise<boolean>;
+}
+
+/** Role: the migration store of a SQL engine (tracking table, lock, statement execution). */
+export interface MigrationStoreRole extends MigrationTrackingRole<SqlConnection, SqlSession> {
   /** Run a section's SQL (one or more statements) on a session, as one script. */
   executeScript(session: SqlSession, sql: string): Promise<void>;
   /**
@@ -183,7 +200,21 @@ export interface MigrationStoreRole {
    * dead client quickly, so a killed run's statements stop instead of running on orphaned.
    */
   prepareSession?(session: SqlSession): Promise<void>;
+  /**
+   * Optional: the first statement in `sql` that cannot run inside a transaction block, named
+   * for messages (e.g. `CREATE INDEX CONCURRENTLY`), or null. Found with the engine's own parser;
+   * SQL it cannot parse yields null (the server then reports the error with its position). A
+   * section with such a statement runs statement by statement outside a transaction, with
+   * progress recorded, as if it were marked `transaction:false`.
+   */
+  nonTransactionalStatement?(sql: string): Promise<string | null>;
 }
+
+/**
+ * Role: the migration store of a key-value engine (Redis). Migrations are scripts that get the
+ * key-value handle; there are no transactions, so the "session" is the connection itself.
+ */
+export type KeyValueMigrationStoreRole = MigrationTrackingRole<KeyValueConnection, KeyValueConnection>;
 
 export interface SplitStatement {
   text: string;
@@ -203,12 +234,37 @@ export interface SchemaDumpRole {
   dumpSchema(conn: SqlConnection, ctx: { target: Target; spec: ConnectionSpec }): Promise<string>;
 }
 
+/** An empty database made for a short job (squash, backup verification); drop() removes it. */
+export interface ScratchDatabase {
+  /**
+   * A target for the scratch database: the original target's settings and credentials with
+   * another database in its URL, ready for open(). Its name is `<target>~scratch`.
+   */
+  target: Target;
+  /** Drop the database (or delete the file). Safe to call twice. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Role: create an empty scratch database beside the target's — on the same server with the
+ * same credentials (CREATE DATABASE), or a temporary file for embedded engines. Throws a
+ * DbwardError naming the missing privilege (e.g. CREATEDB) when it cannot.
+ */
+export interface ScratchDatabaseRole {
+  createScratch(
+    conn: EngineConnection,
+    ctx: { target: Target; spec: ConnectionSpec },
+  ): Promise<ScratchDatabase>;
+}
+
 /** The roles an engine may implement; absent roles are simply not offered. */
 export interface EngineRoles {
   connection?: () => Promise<ConnectionRole>;
   inspect?: () => Promise<InspectRole>;
   migrationStore?: () => Promise<MigrationStoreRole>;
+  keyValueMigrationStore?: () => Promise<KeyValueMigrationStoreRole>;
   schemaDump?: () => Promise<SchemaDumpRole>;
+  scratchDatabase?: () => Promise<ScratchDatabaseRole>;
 }
 
 export interface EngineDefinition {

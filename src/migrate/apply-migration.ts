@@ -11,9 +11,14 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import type { SqlDatabase } from '../connect/database-handle.js';
+import type { KeyValueDatabase, SqlDatabase } from '../connect/database-handle.js';
 import { dbwardVersion } from '../core/version.js';
-import type { AppliedMigration, MigrationStoreRole, SqlSession } from '../engines/contract.js';
+import type {
+  AppliedMigration,
+  KeyValueMigrationStoreRole,
+  MigrationStoreRole,
+  SqlSession,
+} from '../engines/contract.js';
 import { MigrationError } from './migration-error.js';
 import type { MigrationFile, MigrationSection } from './migration-file.js';
 
@@ -37,7 +42,13 @@ export async function applyMigration(job: ApplyMigration): Promise<number> {
   const { db, file, direction } = job;
   const section = direction === 'up' ? file.up : file.down;
   const startedAt = performance.now();
-  const inTransaction = (section?.transaction ?? true) && db.engine.capabilities.supportsTransactionalDdl;
+  // A partial migration resumes where it stopped, statement by statement, even if the fixed file
+  // no longer needs that (its first statements have run and must not run again).
+  const inTransaction =
+    job.resumeAt === 0 &&
+    (section?.transaction ?? true) &&
+    db.engine.capabilities.supportsTransactionalDdl &&
+    !(await nonTransactional(job.store, section));
   if (inTransaction || file.kind === 'script' || !section) {
     const { session } = job;
     try {
@@ -82,6 +93,19 @@ async function runStatementByStatement(
   }
 }
 
+/**
+ * Whether the engine's parser finds a statement in the section that refuses a transaction block
+ * (CREATE INDEX CONCURRENTLY, ALTER TYPE … ADD VALUE, VACUUM): then the section runs statement by
+ * statement outside one, exactly as if it were marked `transaction:false`.
+ */
+async function nonTransactional(
+  store: MigrationStoreRole,
+  section: MigrationSection | null,
+): Promise<boolean> {
+  if (!section || section.sql === '' || !store.nonTransactionalStatement) return false;
+  return (await store.nonTransactionalStatement(section.sql)) !== null;
+}
+
 /** Record the finished migration (up) or forget it (down), on the session that ran it. */
 function finish(
   job: ApplyMigration,
@@ -95,8 +119,42 @@ function finish(
     : job.store.removeApplied(session, job.table, job.file.version);
 }
 
+export interface ApplyKeyValueMigration {
+  db: KeyValueDatabase;
+  store: KeyValueMigrationStoreRole;
+  table: string;
+  file: MigrationFile;
+  direction: 'up' | 'down';
+}
+
+/**
+ * A script migration on a key-value store (Redis). There is no transaction to share with the
+ * tracking row: the row is written after the script succeeded, so a script that fails part-way
+ * runs again from its start next time — Redis migrations must be written to be re-runnable
+ * (SET rather than APPEND, HSETNX, checks before renames).
+ */
+export async function applyKeyValueMigration(job: ApplyKeyValueMigration): Promise<number> {
+  const { db, file, direction, store, table } = job;
+  const startedAt = performance.now();
+  try {
+    await runScript(db, file, direction);
+  } catch (err) {
+    throw new MigrationError(file, null, err, false);
+  }
+  if (direction === 'up') {
+    await store.recordApplied(db.connection, table, appliedRow(file, startedAt, 'applied', 1, 1));
+  } else {
+    await store.removeApplied(db.connection, table, file.version);
+  }
+  return Math.round(performance.now() - startedAt);
+}
+
 /** A TypeScript/JavaScript migration: its `up(db)` / `down(db)` get the library handle. */
-async function runScript(db: SqlDatabase, file: MigrationFile, direction: 'up' | 'down'): Promise<void> {
+async function runScript(
+  db: SqlDatabase | KeyValueDatabase,
+  file: MigrationFile,
+  direction: 'up' | 'down',
+): Promise<void> {
   // jiti compiles TypeScript on the fly, so .ts migrations run from the built CLI on Node 20 too.
   const { createJiti } = await import('jiti');
   const module = (await createJiti(import.meta.url).import(pathToFileURL(file.path).href)) as Record<
@@ -105,7 +163,7 @@ async function runScript(db: SqlDatabase, file: MigrationFile, direction: 'up' |
   >;
   const fn = module[direction];
   if (typeof fn !== 'function') throw new Error(`${file.path} does not export a ${direction}(db) function.`);
-  await (fn as (db: SqlDatabase) => Promise<void>)(db);
+  await (fn as (db: SqlDatabase | KeyValueDatabase) => Promise<void>)(db);
 }
 
 /**

@@ -43,6 +43,19 @@ export function discoverMigrations(dir: string): MigrationFile[] {
       up: sections?.up ?? null,
       down: sections?.down ?? null,
     };
+    if (sections?.squashed) {
+      const { from, to } = sections.squashed;
+      if (compareVersions(to, version) !== 0 || compareVersions(from, to) > 0) {
+        throw new MigrationFileError(
+          file,
+          `Its "-- dbward:squashed ${from}..${to}" header does not end at its own version ${version}.`,
+          {
+            hint: 'A squashed baseline keeps the version of the last migration it replaces; restore the file as `dbward migrate squash` wrote it.',
+          },
+        );
+      }
+      migration.squashed = sections.squashed;
+    }
     // Keyed by the version without leading zeros, so 007 and 7 clash; a Map keeps this linear
     // (a scan per file made `status` quadratic: ~1 s for 5,000 files).
     const key = version.replace(/^0+(?=\d)/, '');

@@ -27,6 +27,12 @@ export interface MigrationFile {
   up: MigrationSection | null;
   /** SQL migrations only; null for scripts and for SQL files without a down section. */
   down: MigrationSection | null;
+  /**
+   * Set on a squashed baseline (`-- dbward:squashed <from>..<to>` in its header, written by
+   * `dbward migrate squash`): it replaces the migrations from `from` to `to`, and `to` is its
+   * own version. Databases that ran those migrations count it as applied.
+   */
+  squashed?: { from: string; to: string };
 }
 
 /** Order migration versions numerically (they may have different lengths). */

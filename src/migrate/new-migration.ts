@@ -54,7 +54,8 @@ const sqlTemplate = `-- migrate:up
 const scriptTemplate = `import type { Database } from 'dbward';
 
 export async function up(db: Database): Promise<void> {
-  // e.g. if (db.kind === 'sql') await db.query('CREATE TABLE …');
+  // SQL:   if (db.kind === 'sql') await db.query('CREATE TABLE …');
+  // Redis: if (db.kind === 'keyvalue') await db.command('HSET', 'config', 'theme', 'dark');
 }
 
 export async function down(db: Database): Promise<void> {

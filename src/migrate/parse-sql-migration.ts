@@ -4,10 +4,15 @@ import { MigrationFileError } from './migration-errors.js';
 export interface ParsedSqlMigration {
   up: MigrationSection;
   down: MigrationSection | null;
+  /** From a `-- dbward:squashed <from>..<to>` header comment: this file is a squashed baseline. */
+  squashed?: { from: string; to: string };
 }
 
 // `-- migrate:up` / `-- migrate:down`, optionally followed by directives such as transaction:false.
 const marker = /^--\s*migrate:(\S+)(.*)$/;
+// `-- dbward:squashed 20261101000000..20261122043005 (12 migrations)`, before the first marker.
+const squashedMarker = /^--\s*dbward:squashed\b(.*)$/;
+const squashedRange = /^\s+(\d+)\.\.(\d+)(?:\s|$)/;
 
 /**
  * Split a SQL migration into its up and down sections. Text before the first marker may only be
@@ -18,11 +23,26 @@ export function parseSqlMigration(file: string, content: string): ParsedSqlMigra
   const lines = content.replace(/\r\n?/g, '\n').split('\n');
   const sections = new Map<'up' | 'down', { transaction: boolean; markerLine: number; body: string[] }>();
   let current: { body: string[] } | null = null;
+  let squashed: { from: string; to: string } | undefined;
   lines.forEach((line, index) => {
     const lineNo = index + 1;
     const match = marker.exec(line.trim());
     if (!match) {
-      if (current) current.body.push(line);
+      const header = current ? null : squashedMarker.exec(line.trim());
+      if (header) {
+        const range = squashedRange.exec(header[1] ?? '');
+        if (!range || squashed) {
+          throw new MigrationFileError(
+            file,
+            squashed ? 'A second "-- dbward:squashed" header.' : 'Malformed "-- dbward:squashed" header.',
+            {
+              line: lineNo,
+              hint: '`dbward migrate squash` writes it as "-- dbward:squashed <first version>..<last version> (<n> migrations)"; restore it from version control.',
+            },
+          );
+        }
+        squashed = { from: range[1]!, to: range[2]! };
+      } else if (current) current.body.push(line);
       else if (line.trim() !== '' && !line.trim().startsWith('--')) {
         throw new MigrationFileError(file, 'SQL before the first "-- migrate:up" marker.', {
           line: lineNo,
@@ -61,7 +81,7 @@ export function parseSqlMigration(file: string, content: string): ParsedSqlMigra
     firstLine: s.markerLine + 1 + leadingBlankLines(s.body),
   });
   const down = sections.get('down');
-  return { up: toSection(up), down: down ? toSection(down) : null };
+  return { up: toSection(up), down: down ? toSection(down) : null, ...(squashed ? { squashed } : {}) };
 }
 
 function parseDirectives(file: string, line: number, text: string): boolean {

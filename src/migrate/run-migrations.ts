@@ -6,21 +6,24 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { SqlDatabase } from '../connect/database-handle.js';
-import { NotAvailableError } from '../core/errors.js';
-import type { EngineId, LockHolder, MigrationStoreRole, SqlSession } from '../engines/contract.js';
+import type { Database } from '../connect/database-handle.js';
+import type { SqlSession } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
+import type { EngineId } from '../engines/contract.js';
 import { serializeError } from '../connect/per-target.js';
 import type { Target } from '../core/target.js';
 import { discoverMigrations } from './discover-migrations.js';
 import { writeSchemaFile } from './schema-file.js';
-import { appliedRow, applyMigration } from './apply-migration.js';
+import { appliedRow, applyKeyValueMigration, applyMigration } from './apply-migration.js';
+import { MigrationFileError } from './migration-errors.js';
+import { trackingStoreFor, type TrackingStore } from './tracking-store.js';
 import { compareVersions, type MigrationFile } from './migration-file.js';
 import { MigrationPlanError, planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
 import { migrationStatus, type MigrationStatusEntry } from './migration-status.js';
 
 export interface MigrateContext {
-  db: SqlDatabase;
+  /** A SQL database, or a key-value store (Redis: script migrations only). */
+  db: Database;
   /** The migrations directory. */
   dir: string;
   /** Tracking table. Default `dbward_migrations`. */
@@ -67,9 +70,9 @@ const defaultTable = 'dbward_migrations';
 
 /** Where every migration stands (no lock needed: it only reads). */
 export async function readMigrationStatus(ctx: MigrateContext): Promise<MigrationStatusEntry[]> {
-  const store = await storeFor(ctx.db);
+  const store = await trackingStoreFor(ctx.db);
   const files = discoverMigrations(ctx.dir);
-  return migrationStatus(files, await store.listApplied(ctx.db.connection, ctx.table ?? defaultTable));
+  return migrationStatus(files, await store.listApplied(ctx.table ?? defaultTable));
 }
 
 /** Apply pending migrations (all, `--to`, or `--step`); with dryRun, only say what would run. */
@@ -101,7 +104,7 @@ export function migrateRedo(ctx: MigrateContext): Promise<MigrateRunResult[]> {
     const down = await execute(ctx, run, 'down', planDown(run.status, run.files, { step: 1 }), false);
     const version = down.migrations[0]?.version;
     if (version === undefined) return [down];
-    const status = migrationStatus(run.files, await run.store.listApplied(ctx.db.connection, run.table));
+    const status = migrationStatus(run.files, await run.store.listApplied(run.table));
     return [
       down,
       await dumpAfter(ctx, await execute(ctx, run, 'up', planUp(status, run.files, { to: version }), false)),
@@ -116,6 +119,8 @@ export function migrateRedo(ctx: MigrateContext): Promise<MigrateRunResult[]> {
  */
 async function dumpAfter(ctx: MigrateContext, result: MigrateRunResult): Promise<MigrateRunResult> {
   if (!ctx.schemaFile || result.dryRun || result.migrations.length === 0) return result;
+  // Engines without a schema (Redis) have nothing to dump: not an error worth a warning.
+  if (ctx.db.kind !== 'sql' || !engineById(ctx.db.engine.id as EngineId).roles.schemaDump) return result;
   if (!ctx.target) throw new Error('migrate: schemaFile needs the target the database was opened from');
   try {
     result.schemaFile = await writeSchemaFile(ctx.db, ctx.target, ctx.schemaFile);
@@ -127,7 +132,7 @@ async function dumpAfter(ctx: MigrateContext, result: MigrateRunResult): Promise
 
 /** What a locked run works with: read under the lock, so no other run can change it meanwhile. */
 interface LockedRun {
-  store: MigrationStoreRole;
+  store: TrackingStore;
   table: string;
   status: MigrationStatusEntry[];
   files: MigrationFile[];
@@ -155,38 +160,57 @@ async function execute(
     for (const file of plan) record(file, null);
     return result;
   }
-  const runFile = async (session: SqlSession, file: MigrationFile): Promise<void> => {
+  const resumeAt = (file: MigrationFile): number =>
+    direction === 'up'
+      ? (run.status.find((s) => s.version === file.version && s.state === 'partial')?.statementsApplied ?? 0)
+      : 0;
+  const runFile = async (apply: () => Promise<number>, file: MigrationFile): Promise<void> => {
     ctx.onProgress?.({ phase: 'start', direction, version: file.version, name: file.name });
-    const partial = run.status.find((s) => s.version === file.version && s.state === 'partial');
-    const durationMs = await applyMigration({
-      db: ctx.db,
-      session,
-      store: run.store,
-      table: run.table,
-      file,
-      direction,
-      resumeAt: direction === 'up' ? (partial?.statementsApplied ?? 0) : 0,
-    });
+    const durationMs = await apply();
     ctx.onProgress?.({ phase: 'done', direction, version: file.version, name: file.name, durationMs });
     record(file, durationMs);
   };
+  const { store } = run;
+  if (store.kind === 'keyvalue') {
+    for (const file of plan) {
+      await runFile(
+        () => applyKeyValueMigration({ db: store.db, store: store.role, table: run.table, file, direction }),
+        file,
+      );
+    }
+    return result;
+  }
+  const onSession = (session: SqlSession, file: MigrationFile): Promise<void> =>
+    runFile(
+      () =>
+        applyMigration({
+          db: store.db,
+          session,
+          store: store.role,
+          table: run.table,
+          file,
+          direction,
+          resumeAt: resumeAt(file),
+        }),
+      file,
+    );
   // The connection's own sessions, not the handle's: a long run holding one is expected, not a
   // leak to warn about.
-  const conn = ctx.db.connection;
-  if (ctx.db.engine.capabilities.hasAdvisoryLocks) {
+  const conn = store.db.connection;
+  if (store.db.engine.capabilities.hasAdvisoryLocks) {
     // The lock lives on its own server session, so the whole run can share one connection:
     // one checkout, one setup and one reset per run instead of per migration.
     await conn.withSession(async (session) => {
-      await run.store.prepareSession?.(session);
-      for (const file of plan) await runFile(session, file);
+      await store.role.prepareSession?.(session);
+      for (const file of plan) await onSession(session, file);
     });
   } else {
     // Without advisory locks (SQLite) the lock's heartbeat needs the same single connection:
     // give it a turn between migrations.
     for (const file of plan) {
       await conn.withSession(async (session) => {
-        await run.store.prepareSession?.(session);
-        await runFile(session, file);
+        await store.role.prepareSession?.(session);
+        await onSession(session, file);
       });
     }
   }
@@ -211,64 +235,68 @@ export function migrateBaseline(ctx: MigrateContext, version: string): Promise<M
         .map((s) => s.version),
     );
     const result = emptyResult(ctx, 'up', false);
-    await ctx.db.transaction(
-      async (session) => {
-        for (const file of files.filter((f) => adopt.has(f.version))) {
-          await store.recordApplied(session, table, {
-            ...appliedRow(file, performance.now(), 'applied', 0, 0),
-            statementsApplied: 0,
-            statementsTotal: 0,
-          });
-          result.migrations.push({
-            version: file.version,
-            name: file.name,
-            file: file.path,
-            durationMs: 0,
-            sql: null,
-          });
-        }
-      },
-      { retries: 0 },
-    );
+    const rows = files
+      .filter((f) => adopt.has(f.version))
+      .map((file) => ({
+        file,
+        row: {
+          ...appliedRow(file, performance.now(), 'applied', 0, 0),
+          statementsApplied: 0,
+          statementsTotal: 0,
+        },
+      }));
+    if (store.kind === 'sql') {
+      await store.db.transaction(
+        async (session) => {
+          for (const { row } of rows) await store.role.recordApplied(session, table, row);
+        },
+        { retries: 0 },
+      );
+    } else {
+      for (const { row } of rows) await store.role.recordApplied(store.db.connection, table, row);
+    }
+    for (const { file } of rows) {
+      result.migrations.push({
+        version: file.version,
+        name: file.name,
+        file: file.path,
+        durationMs: 0,
+        sql: null,
+      });
+    }
     return result;
   });
 }
 
-/** Who holds the migration lock now, or null. */
-export async function migrationLockHolder(ctx: MigrateContext): Promise<LockHolder | null> {
-  return (await storeFor(ctx.db)).lockHolder(ctx.db.connection);
-}
-
 async function locked<T>(ctx: MigrateContext, body: (run: LockedRun) => Promise<T>): Promise<T> {
-  const store = await storeFor(ctx.db);
+  const store = await trackingStoreFor(ctx.db);
   const table = ctx.table ?? defaultTable;
   // Files first: a broken file fails the run before it waits for, or takes, the lock.
   const files = discoverMigrations(ctx.dir);
-  await store.ensureStore(ctx.db.connection, table);
-  const lock = await store.acquireLock(ctx.db.connection, {
+  if (store.kind === 'keyvalue') refuseSqlFiles(files, ctx.db.engine.displayName);
+  await store.ensureStore(table);
+  const lock = await store.acquireLock({
     timeoutMs: ctx.lockTimeoutMs ?? 60_000,
     owner: { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') },
   });
   try {
-    const status = migrationStatus(files, await store.listApplied(ctx.db.connection, table));
+    const status = migrationStatus(files, await store.listApplied(table));
     return await body({ store, table, status, files });
   } finally {
     await lock.release();
   }
 }
 
-function emptyResult(ctx: MigrateContext, direction: 'up' | 'down', dryRun: boolean): MigrateRunResult {
-  return { target: ctx.db.target.name, direction, dryRun, migrations: [] };
+/** A key-value store has no SQL to run: its migrations are scripts that get the handle. */
+function refuseSqlFiles(files: readonly MigrationFile[], engine: string): void {
+  const sql = files.find((f) => f.kind === 'sql');
+  if (sql) {
+    throw new MigrationFileError(sql.path, `${engine} migrations are scripts, not SQL.`, {
+      hint: 'Write it as a .ts or .js file exporting up(db) / down(db), where db.command(…) sends Redis commands (`dbward migrate new <name> --ts`).',
+    });
+  }
 }
 
-async function storeFor(db: SqlDatabase): Promise<MigrationStoreRole> {
-  const load = engineById(db.engine.id as EngineId).roles.migrationStore;
-  if (!load) {
-    throw new NotAvailableError(
-      `Migrations on ${db.engine.displayName} are not available yet.`,
-      'PostgreSQL, MySQL/MariaDB and SQLite are supported in this release.',
-      { engine: db.engine.id, target: db.target.name },
-    );
-  }
-  return load();
+function emptyResult(ctx: MigrateContext, direction: 'up' | 'down', dryRun: boolean): MigrateRunResult {
+  return { target: ctx.db.target.name, direction, dryRun, migrations: [] };
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,7 +15,36 @@ describe('dbward demo (the README quick start)', () => {
     assert.ok(existsSync(path.join(dir, 'dbward-demo.db')));
     for (const table of ['customers', 'orders', 'order_items', 'products'])
       assert.match(first.stdout, new RegExp(table));
-    assert.match(first.stdout, /5 tables · 1 view/);
+    // The shop's five tables plus dbward's own: migrations, seeds and the lock.
+    assert.match(first.stdout, /8 tables · 1 view/);
+    // Built as a project would be: migrations applied, then seeds, from files the user can read.
+    assert.match(first.stderr, /3 migrations applied and 2 seeds run from dbward-demo\//);
+    for (const name of ['migrations', 'seeds', 'schema.sql'])
+      assert.ok(existsSync(path.join(dir, 'dbward-demo', name)), name);
+    const status = await runCli(
+      [
+        'migrate',
+        'status',
+        '--json',
+        '--url',
+        'sqlite:dbward-demo.db',
+        '--migrations-dir',
+        'dbward-demo/migrations',
+      ],
+      { cwd: dir },
+    );
+    assert.equal(status.code, 0, status.all);
+    const states = (JSON.parse(status.stdout) as { migrations: { state: string }[] }).migrations.map(
+      (m) => m.state,
+    );
+    assert.deepEqual(states, ['applied', 'applied', 'applied']);
+    const seeded = await runCli(
+      ['seed', '--json', '--url', 'sqlite:dbward-demo.db', '--seeds-dir', 'dbward-demo/seeds'],
+      { cwd: dir },
+    );
+    assert.equal(seeded.code, 0, seeded.all);
+    const actions = (JSON.parse(seeded.stdout) as { seeds: { action: string }[] }).seeds.map((s) => s.action);
+    assert.deepEqual(actions, ['skip', 'skip']);
     const again = await runCli(['demo'], { cwd: dir });
     assert.equal(again.code, 0, again.all);
 
@@ -37,6 +66,19 @@ describe('dbward demo (the README quick start)', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /not a dbward demo database/);
     assert.equal(readFileSync(file, 'utf8'), 'not a database, but mine');
+  });
+});
+
+describe('dbward demo next to a folder it did not make', () => {
+  it('refuses to replace the folder and changes nothing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-demo-'));
+    mkdirSync(path.join(dir, 'dbward-demo'));
+    writeFileSync(path.join(dir, 'dbward-demo', 'notes.txt'), 'mine');
+    const r = await runCli(['demo'], { cwd: dir });
+    assert.equal(r.code, 1, r.all);
+    assert.match(r.stderr, /was not made by dbward demo/);
+    assert.equal(readFileSync(path.join(dir, 'dbward-demo', 'notes.txt'), 'utf8'), 'mine');
+    assert.ok(!existsSync(path.join(dir, 'dbward-demo.db')));
   });
 });
 

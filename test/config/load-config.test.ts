@@ -20,6 +20,38 @@ const rejects = (promise: Promise<unknown>, check: (err: ConfigError) => boolean
   assert.rejects(promise, (err: unknown) => err instanceof ConfigError && check(err));
 
 describe('loadConfig', () => {
+  it('resolves migrations and seeds settings per target, over the top-level defaults', async () => {
+    const root = dir({
+      'config/dbward.config.json': JSON.stringify({
+        migrations: { dir: '../db/migrations', table: 'schema_history' },
+        seeds: { dir: '../db/seeds' },
+        targets: {
+          app: 'sqlite:app.db',
+          cache: { url: 'redis://h/0', migrations: { dir: '../redis/migrations', schemaFile: false } },
+        },
+      }),
+    });
+    const config = await loadConfig({ cwd: path.join(root, 'config'), env: {} });
+    const [app, cache] = config.targets;
+    // Paths are relative to the config file's folder, so commands work from any cwd.
+    assert.deepEqual(app!.migrations, { dir: path.join(root, 'db/migrations'), table: 'schema_history' });
+    assert.deepEqual(app!.seeds, { dir: path.join(root, 'db/seeds') });
+    assert.deepEqual(cache!.migrations, {
+      dir: path.join(root, 'redis/migrations'),
+      table: 'schema_history',
+      schemaFile: false,
+    });
+    await rejects(
+      loadConfig({
+        cwd: dir({
+          'dbward.config.json': '{"targets":{"a":{"url":"sqlite:a.db","migrations":{"folder":"x"}}}}',
+        }),
+        env: {},
+      }),
+      (err) => /folder/.test(err.message),
+    );
+  });
+
   it('uses DATABASE_URL alone when there is no config file', async () => {
     const config = await loadConfig({ cwd: dir({}), env: { DATABASE_URL: 'postgres://app:pw@db/app' } });
     assert.equal(config.targets.length, 1);

@@ -217,3 +217,51 @@ export async function down(db) { await db.query('DROP TABLE from_ts'); }
     });
   });
 }
+
+describe('migrations settings from config', () => {
+  it('a target`s migrations.dir, table and schemaFile apply from any working directory', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'dbward-migrate-config-'));
+    mkdirSync(path.join(root, 'db', 'migrations'), { recursive: true });
+    mkdirSync(path.join(root, 'src'));
+    writeFileSync(path.join(root, 'db', 'migrations', '1_users.sql'), createUsers);
+    writeFileSync(
+      path.join(root, 'dbward.config.json'),
+      JSON.stringify({
+        targets: {
+          main: {
+            url: `sqlite:${path.join(root, 'app.db')}?mode=rwc`,
+            migrations: { dir: 'db/migrations', table: 'schema_history', schemaFile: 'db/schema.sql' },
+          },
+        },
+      }),
+    );
+    // Run from a subfolder: the config is found upward and its paths are relative to it.
+    const up = await runCli(['migrate', 'up'], { cwd: path.join(root, 'src') });
+    assert.equal(up.code, 0, up.all);
+    assert.match(up.stdout, /applied 1_users/);
+    assert.match(readFileSync(path.join(root, 'db', 'schema.sql'), 'utf8'), /CREATE TABLE users/);
+    const db = await openSql(`sqlite:${path.join(root, 'app.db')}`);
+    try {
+      const { rows } = await db.query<{ version: string }>('SELECT version FROM schema_history');
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        ['1'],
+      );
+    } finally {
+      await db.close();
+    }
+    // The command line still wins: an empty folder given with --migrations-dir has nothing to apply.
+    mkdirSync(path.join(root, 'other'));
+    const status = await runCli(
+      ['migrate', 'status', '--json', '--migrations-dir', path.join(root, 'other')],
+      {
+        cwd: root,
+      },
+    );
+    const entries = (JSON.parse(status.stdout) as { migrations: { state: string }[] }).migrations;
+    assert.deepEqual(
+      entries.map((m) => m.state),
+      ['missing-file'],
+    );
+  });
+});

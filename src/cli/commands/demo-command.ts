@@ -11,16 +11,32 @@ import { renderSchema } from '../render-schema.js';
 export async function demoCommand(ctx: CliContext, flags: { file?: string }): Promise<number> {
   const file = flags.file ?? defaultDemoFile;
   const started = performance.now();
-  const url = await createDemoDatabase(file);
+  const demo = await createDemoDatabase(file);
+  const { url } = demo;
+  const project = path.relative(process.cwd(), demo.projectDir) || demo.projectDir;
   ctx.out.note(
-    `created demo database ${path.resolve(file)} in ${Math.round(performance.now() - started)} ms`,
+    `created demo database ${path.resolve(file)} in ${Math.round(performance.now() - started)} ms: ` +
+      `${demo.migrations.migrations.length} migrations applied and ` +
+      `${demo.seeds.seeds.filter((s) => s.action !== 'skip').length} seeds run from ${project}/`,
   );
+  for (const m of demo.migrations.migrations) {
+    ctx.out.note(paint(ctx.out, 'dim', `  applied ${m.version}_${m.name} (${m.durationMs} ms)`));
+  }
+  for (const s of demo.seeds.seeds) {
+    ctx.out.note(paint(ctx.out, 'dim', `  seeded ${s.id} (${s.durationMs ?? 0} ms)`));
+  }
   const db = await open({ name: 'demo', url }, { logger: ctx.logger });
   try {
     const inspectStarted = performance.now();
     const model = await db.inspect();
     if (ctx.out.json) {
-      ctx.out.printJson({ url, schema: model });
+      ctx.out.printJson({
+        url,
+        project: demo.projectDir,
+        migrations: demo.migrations.migrations,
+        seeds: demo.seeds.seeds,
+        schema: model,
+      });
       return ExitCode.ok;
     }
     ctx.out.line(
@@ -28,6 +44,9 @@ export async function demoCommand(ctx: CliContext, flags: { file?: string }): Pr
     );
     ctx.out.line();
     ctx.out.line(paint(ctx.out, 'bold', 'Next:'));
+    ctx.out.line(
+      `  npx dbward migrate status --url sqlite:${file} --migrations-dir ${project}/migrations    the applied migrations`,
+    );
     ctx.out.line(`  npx dbward inspect --url sqlite:${file} --detail    every column, index and foreign key`);
     ctx.out.line(`  npx dbward inspect --url sqlite:${file} --json      the same as data`);
     ctx.out.line(

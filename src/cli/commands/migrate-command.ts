@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { openSql } from '../../connect/open.js';
+import { open } from '../../connect/open.js';
+import type { Target } from '../../core/target.js';
 import { UsageError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { parseDuration } from '../../core/duration.js';
@@ -9,7 +10,6 @@ import {
   migrateDown,
   migrateRedo,
   migrateUp,
-  migrationLockHolder,
   readMigrationStatus,
   type MigrateContext,
   type MigrateRunResult,
@@ -19,8 +19,10 @@ import { paint, table } from '../output.js';
 
 /** Flags every `migrate` subcommand shares. */
 export interface MigrateFlags {
-  migrationsDir: string;
-  migrationsTable: string;
+  /** `--migrations-dir`; default: the target's `migrations.dir` in config, else `migrations`. */
+  migrationsDir?: string;
+  /** `--migrations-table`; default: the target's `migrations.table`, else `dbward_migrations`. */
+  migrationsTable?: string;
   lockTimeout: string;
   to?: string;
   step?: string;
@@ -33,7 +35,7 @@ export interface MigrateFlags {
   dump?: boolean;
 }
 
-type Action = 'up' | 'down' | 'plan' | 'status' | 'validate' | 'redo' | 'baseline' | 'lock';
+type Action = 'up' | 'down' | 'plan' | 'status' | 'validate' | 'redo' | 'baseline';
 
 /** `dbward migrate up|down|plan|status|validate`, thin over src/migrate/. */
 export async function migrateCommand(
@@ -42,17 +44,15 @@ export async function migrateCommand(
   flags: MigrateFlags,
   version?: string,
 ): Promise<number> {
-  const [target] = await ctx.targets([]);
-  const db = await openSql(target!, { logger: ctx.logger });
-  const dir = path.resolve(flags.migrationsDir);
-  const dumps = flags.dump !== false && (action === 'up' || action === 'down' || action === 'redo');
+  const [target] = (await ctx.targets([])) as [Target];
+  const { dir, table, schemaFile } = migrationPaths(target, flags);
+  const db = await open(target, { logger: ctx.logger });
+  const dumps = schemaFile !== false && (action === 'up' || action === 'down' || action === 'redo');
   const mctx: MigrateContext = {
     db,
     dir,
-    ...(dumps
-      ? { schemaFile: flags.schemaFile ?? path.join(path.dirname(dir), 'schema.sql'), target: target! }
-      : {}),
-    table: flags.migrationsTable,
+    ...(dumps ? { schemaFile, target } : {}),
+    table,
     lockTimeoutMs: parseDuration(flags.lockTimeout, '--lock-timeout'),
     onProgress: (e) => {
       if (e.phase === 'start') {
@@ -85,12 +85,6 @@ export async function migrateCommand(
       }
       case 'baseline':
         return printRun(ctx, await migrateBaseline(mctx, version!), 'recorded as applied (not run)');
-      case 'lock': {
-        const holder = await migrationLockHolder(mctx);
-        if (ctx.out.json) ctx.out.printJson({ locked: holder !== null, holder });
-        else ctx.out.line(holder ? `locked by ${holder.description}` : 'The migration lock is free.');
-        return ExitCode.ok;
-      }
       case 'down':
         return printRun(
           ctx,
@@ -104,6 +98,28 @@ export async function migrateCommand(
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Where a target's migrations are: the command line first, then the target's `migrations` block
+ * in config, then the defaults (`migrations/`, `dbward_migrations`, `schema.sql` beside the folder).
+ */
+export function migrationPaths(
+  target: Target,
+  flags: Pick<MigrateFlags, 'migrationsDir' | 'migrationsTable' | 'schemaFile' | 'dump'>,
+): { dir: string; table: string; schemaFile: string | false } {
+  const dir = path.resolve(flags.migrationsDir ?? target.migrations?.dir ?? 'migrations');
+  const table = flags.migrationsTable ?? target.migrations?.table ?? 'dbward_migrations';
+  const configured = target.migrations?.schemaFile;
+  const schemaFile =
+    flags.dump === false
+      ? false
+      : flags.schemaFile !== undefined
+        ? path.resolve(flags.schemaFile)
+        : configured !== undefined
+          ? configured
+          : path.join(path.dirname(dir), 'schema.sql');
+  return { dir, table, schemaFile };
 }
 
 function positiveStep(step: string | undefined): { step?: number } {
@@ -204,6 +220,8 @@ const explain: Record<string, string> = {
 
 function colourState(ctx: CliContext, state: string): string {
   if (state === 'applied') return paint(ctx.out, 'green', state);
+  // Recorded, and replaced by a squashed baseline: history, not a problem.
+  if (state === 'squashed') return paint(ctx.out, 'dim', state);
   if (state === 'pending') return paint(ctx.out, 'yellow', state);
   return paint(ctx.out, 'red', state);
 }

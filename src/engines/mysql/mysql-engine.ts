@@ -23,5 +23,6 @@ export const mysqlEngine: EngineDefinition = {
     inspect: async () => (await import('./mysql-inspect.js')).mysqlInspectRole,
     migrationStore: async () => (await import('./mysql-migration-store.js')).mysqlMigrationStoreRole,
     schemaDump: async () => (await import('./mysql-schema-dump.js')).mysqlSchemaDumpRole,
+    scratchDatabase: async () => (await import('./mysql-scratch-database.js')).mysqlScratchDatabaseRole,
   },
 };

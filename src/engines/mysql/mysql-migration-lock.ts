@@ -13,6 +13,7 @@ import { holdSessionLock } from '../session-held-lock.js';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { LockHolder, LockOwner, MigrationLock, SqlConnection, SqlSession } from '../contract.js';
+import { mysqlErrno } from './mysql-errors.js';
 
 /** The owner table: in the URL's database, whatever the tracking table is called. */
 export const mysqlLockTable = 'dbward_migration_lock';
@@ -152,6 +153,86 @@ export async function mysqlLockHolder(conn: SqlConnection): Promise<LockHolder |
   if (!holder) return null;
   const { connectionId: _connectionId, ...rest } = holder;
   return rest;
+}
+
+/** How long breakMysqlLock waits for a killed connection to let go of the lock, and how often it looks. */
+const breakWaitMs = 5_000;
+const breakPollMs = 50;
+
+/**
+ * Free the lock whoever holds it: KILL CONNECTION the holder (IS_USED_LOCK names its connection
+ * id). The server frees a connection's user locks when it ends, and rolls back its open
+ * transaction (DDL already committed stays). The thread ends asynchronously, so this then waits
+ * (up to 5 s) until that connection no longer holds the lock; a run that was waiting may take it
+ * at once, so it waits for that connection to let go, not for the lock to be free.
+ */
+export async function breakMysqlLock(conn: SqlConnection): Promise<boolean> {
+  const { holder, database } = await findHolder(conn);
+  if (!holder) return false;
+  const id = holder.connectionId; // digits only: findHolder checked
+  try {
+    await conn.query(`KILL CONNECTION ${id}`);
+  } catch (err) {
+    const errno = mysqlErrno(err);
+    if (errno === 1094) return false; // ER_NO_SUCH_THREAD: it ended by itself meanwhile
+    if (errno === 1095) throw await killDenied(conn, holder, database, err); // ER_KILL_DENIED_ERROR
+    throw err;
+  }
+  const deadline = Date.now() + breakWaitMs;
+  for (;;) {
+    const { rows } = await conn.query<{ connection_id: number | string | null }>(
+      `SELECT IS_USED_LOCK(${lockNameSql}) AS connection_id`,
+    );
+    const now = rows[0]?.connection_id;
+    if (now === null || now === undefined || String(now) !== id) break;
+    if (Date.now() >= deadline) {
+      throw new DbwardError(
+        'E_MIGRATION_UNLOCK_FAILED',
+        `MySQL connection ${id} was killed but still holds the migration lock on ${database} after ${breakWaitMs / 1000} s.`,
+        {
+          hint: 'Its thread may still be rolling back a large transaction; run `dbward migrate lock` to see whether it is gone yet.',
+          exitCode: ExitCode.failed,
+          context: { engine: 'mysql', operation: 'migrate unlock' },
+        },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, breakPollMs));
+  }
+  // Tidy up its owner row (the next holder would clear it anyway).
+  await conn.query(`DELETE FROM ${lockTable} WHERE connection_id = ?`, [id]).catch(() => undefined);
+  return true;
+}
+
+/**
+ * KILL refused: ending another user's connection takes CONNECTION ADMIN (MariaDB 10.5.2+;
+ * CONNECTION_ADMIN on MySQL 8) or SUPER. PROCESS only lets one see other threads, not kill them.
+ */
+async function killDenied(
+  conn: SqlConnection,
+  holder: LockHolder & { connectionId: string },
+  database: string,
+  cause: unknown,
+): Promise<DbwardError> {
+  // CURRENT_USER() is the account the privileges belong to, as `name@host`.
+  const { rows } = await conn
+    .query<{ account: string }>('SELECT CURRENT_USER() AS account')
+    .catch(() => ({ rows: [] as { account: string }[] }));
+  const account = /^(.*)@([^@]*)$/.exec(rows[0]?.account ?? '');
+  const grantee = account ? `'${account[1]}'@'${account[2]}'` : "'user'@'host'";
+  const who = account ? `User ${grantee}` : 'This user';
+  return new DbwardError(
+    'E_MIGRATION_UNLOCK_DENIED',
+    `${who} may not end the connection that holds the migration lock on ${database} (MySQL connection ${holder.connectionId}, ${holder.description}).`,
+    {
+      hint:
+        "Ending another user's connection takes the CONNECTION ADMIN privilege or SUPER (PROCESS only " +
+        `shows other connections): \`GRANT CONNECTION ADMIN ON *.* TO ${grantee}\` on MariaDB 10.5.2+, ` +
+        `\`GRANT CONNECTION_ADMIN ON *.* TO ${grantee}\` on MySQL 8. Or run \`dbward migrate unlock\` as the user that holds the lock.`,
+      cause,
+      exitCode: ExitCode.failed,
+      context: { engine: 'mysql', operation: 'migrate unlock' },
+    },
+  );
 }
 
 interface UsedRow {

@@ -15,7 +15,7 @@ import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
 import type { MigrationStoreRole, SqlConnection } from '../contract.js';
-import { acquireMysqlLock, mysqlLockHolder, toIso } from './mysql-migration-lock.js';
+import { acquireMysqlLock, breakMysqlLock, mysqlLockHolder, toIso } from './mysql-migration-lock.js';
 
 const columns = trackingColumns.join(', ');
 
@@ -74,6 +74,7 @@ export const mysqlMigrationStoreRole: MigrationStoreRole = {
 
   acquireLock: acquireMysqlLock,
   lockHolder: mysqlLockHolder,
+  breakLock: breakMysqlLock,
 
   splitStatements: (sql) => splitSqlStatements(sql, 'mysql'),
 

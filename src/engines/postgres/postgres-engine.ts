@@ -21,5 +21,6 @@ export const postgresEngine: EngineDefinition = {
     inspect: async () => (await import('./postgres-inspect.js')).postgresInspectRole,
     migrationStore: async () => (await import('./postgres-migration-store.js')).postgresMigrationStoreRole,
     schemaDump: async () => (await import('./postgres-schema-dump.js')).postgresSchemaDumpRole,
+    scratchDatabase: async () => (await import('./postgres-scratch-database.js')).postgresScratchDatabaseRole,
   },
 };

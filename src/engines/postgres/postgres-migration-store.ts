@@ -19,6 +19,7 @@ import type {
   SqlSession,
 } from '../contract.js';
 import { sqlStateOf } from './postgres-errors.js';
+import { nonTransactionalStatement } from './postgres-transaction-rules.js';
 
 /**
  * The advisory lock key for "dbward migrations": the ASCII bytes of `dbwardmg` read as one
@@ -111,6 +112,8 @@ export const postgresMigrationStoreRole: MigrationStoreRole = {
     return rest;
   },
 
+  breakLock,
+
   /**
    * The migration lock lives on its own idle session, which the server drops the moment a killed
    * client's socket closes; the session running the migration only notices when it next talks to
@@ -124,6 +127,10 @@ export const postgresMigrationStoreRole: MigrationStoreRole = {
   },
 
   splitStatements: (sql) => splitSqlStatements(sql, 'postgres'),
+
+  // PostgreSQL's own parser (libpg-query, loaded on first use) finds CREATE INDEX CONCURRENTLY,
+  // VACUUM, ALTER TYPE … ADD VALUE and the like; such a section then runs statement by statement.
+  nonTransactionalStatement,
 
   async executeScript(session, sql) {
     // No parameters, so pg sends it as one simple Query: every statement in one round trip, as
@@ -242,6 +249,96 @@ function describeHolder(row: HolderRow, backendPid: number): LockHolder & { back
   const where = host === null ? '' : parsed ? ` on ${host}` : ` from ${host}`;
   const when = since === null ? '' : ` since ${since}`;
   return { pid, host, since, description: `${who}${where}${when}`, backendPid };
+}
+
+/** How long breakLock waits for a terminated backend to let go of the lock, and how often it looks. */
+const breakWaitMs = 5_000;
+const breakPollMs = 50;
+
+/**
+ * End the session holding the lock with pg_terminate_backend: the server drops its advisory lock
+ * with it and rolls back whatever transaction that session had open. The backend exits shortly
+ * after the signal, so this then waits (up to 5 s) until that backend no longer holds the lock.
+ * It waits for that backend to let go, not for the lock to be free: a run that was waiting may
+ * take it the moment it is released.
+ */
+async function breakLock(conn: SqlConnection): Promise<boolean> {
+  const { holder, database } = await findHolder(conn);
+  if (!holder) return false;
+  let terminated: boolean;
+  try {
+    const { rows } = await conn.query<{ terminated: boolean }>(
+      'SELECT pg_terminate_backend($1) AS terminated',
+      [holder.backendPid],
+    );
+    terminated = rows[0]?.terminated === true;
+  } catch (err) {
+    if (sqlStateOf(err) === '42501') throw await terminateDenied(conn, holder, database, err);
+    throw err;
+  }
+  // false (with a WARNING) when the pid is no backend any more: it ended by itself meanwhile.
+  if (!terminated) return false;
+  const deadline = Date.now() + breakWaitMs;
+  while (await holdsLock(conn, holder.backendPid)) {
+    if (Date.now() >= deadline) {
+      throw new DbwardError(
+        'E_MIGRATION_UNLOCK_FAILED',
+        `PostgreSQL backend ${holder.backendPid} was told to terminate but still holds the migration lock on ${database} after ${breakWaitMs / 1000} s.`,
+        {
+          hint: 'It may be stuck in a system call; check pg_stat_activity, and run `dbward migrate lock` to see whether it is gone yet.',
+          exitCode: ExitCode.failed,
+          context: { engine: 'postgres', operation: 'migrate unlock' },
+        },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, breakPollMs));
+  }
+  return true;
+}
+
+/** Whether backend `pid` still holds the migration lock in the current database. */
+async function holdsLock(conn: SqlConnection, pid: number): Promise<boolean> {
+  const { rows } = await conn.query(
+    `SELECT 1 FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND classid = $1::oid AND objid = $2::oid AND objsubid = 1
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid = $3`,
+    [lockClassId, lockObjId, pid],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * pg_terminate_backend refused (42501): only a superuser, a member of the holder's role, or a
+ * member of pg_signal_backend may end another session, and only a superuser may end a
+ * superuser's. The hint names our role and the holder's, so the fix can be copied.
+ */
+async function terminateDenied(
+  conn: SqlConnection,
+  holder: LockHolder & { backendPid: number },
+  database: string,
+  cause: unknown,
+): Promise<DbwardError> {
+  const { rows } = await conn
+    .query<{ me: string; owner: string | null; owner_super: boolean | null }>(
+      `SELECT current_user AS me, a.usename AS owner, r.rolsuper AS owner_super
+         FROM (SELECT 1) AS one
+         LEFT JOIN pg_stat_activity a ON a.pid = $1
+         LEFT JOIN pg_roles r ON r.rolname = a.usename`,
+      [holder.backendPid],
+    )
+    .catch(() => ({ rows: [] as { me: string; owner: string | null; owner_super: boolean | null }[] }));
+  const me = rows[0]?.me ?? 'this role';
+  const owner = rows[0]?.owner ?? null;
+  const asOwner = owner === null ? 'the role that holds the lock' : `role ${owner} (which holds the lock)`;
+  const hint =
+    rows[0]?.owner_super === true
+      ? `The holder's session belongs to superuser ${owner}; only a superuser may end it. Run \`dbward migrate unlock\` as a superuser.`
+      : `Let ${me} end other sessions with \`GRANT pg_signal_backend TO ${conn.quoteIdent(me)}\` (as a superuser), or run \`dbward migrate unlock\` as ${asOwner} or as a superuser.`;
+  return new DbwardError(
+    'E_MIGRATION_UNLOCK_DENIED',
+    `Role ${me} may not end the session that holds the migration lock on ${database} (PostgreSQL backend ${holder.backendPid}, ${holder.description}).`,
+    { hint, cause, exitCode: ExitCode.failed, context: { engine: 'postgres', operation: 'migrate unlock' } },
+  );
 }
 
 /** Whether `table` resolves through search_path, as the unqualified CREATE TABLE and queries do. */

@@ -19,5 +19,6 @@ export const redisEngine: EngineDefinition = {
   roles: {
     connection: async () => (await import('./redis-connection.js')).redisConnectionRole,
     inspect: async () => (await import('./redis-inspect.js')).redisInspectRole,
+    keyValueMigrationStore: async () => (await import('./redis-migration-store.js')).redisMigrationStoreRole,
   },
 };

@@ -21,5 +21,6 @@ export const sqliteEngine: EngineDefinition = {
     inspect: async () => (await import('./sqlite-inspect.js')).sqliteInspectRole,
     schemaDump: async () => (await import('./sqlite-schema-dump.js')).sqliteSchemaDumpRole,
     migrationStore: async () => (await import('./sqlite-migration-store.js')).sqliteMigrationStoreRole,
+    scratchDatabase: async () => (await import('./sqlite-scratch-database.js')).sqliteScratchDatabaseRole,
   },
 };

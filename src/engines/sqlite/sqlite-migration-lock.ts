@@ -70,13 +70,33 @@ export async function acquireSqliteLock(
 
 /** The current lock row as a LockHolder, or null when nobody holds it (or the table is missing). */
 export async function sqliteLockHolder(conn: SqlConnection): Promise<LockHolder | null> {
+  if (!(await lockTableExists(conn))) return null;
+  const row = await readLockRow(conn);
+  // `stale` is what the next acquireLock would judge: it takes such a lock over by itself.
+  return row ? { ...toLockHolder(row), stale: isStaleHolder(row) } : null;
+}
+
+/**
+ * Delete the lock row, inside BEGIN IMMEDIATE like every other change to it, whoever holds it.
+ * A holder still running is not stopped: its heartbeat and release() only touch a row with its
+ * own token, so they leave a later holder's row alone. False when there was no row.
+ */
+export async function breakSqliteLock(conn: SqlConnection): Promise<boolean> {
+  if (!(await lockTableExists(conn))) return false;
+  return conn.withTransaction(async (session) => {
+    const { rows } = await session.query<{ found: number }>(`SELECT 1 AS found FROM ${table} WHERE id = 1`);
+    if (rows.length === 0) return false;
+    await session.query(`DELETE FROM ${table} WHERE id = 1`);
+    return true;
+  });
+}
+
+async function lockTableExists(conn: SqlConnection): Promise<boolean> {
   const { rows } = await conn.query<{ found: number }>(
     "SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = ?",
     [sqliteLockTable],
   );
-  if (rows.length === 0) return null;
-  const row = await readLockRow(conn);
-  return row ? toLockHolder(row) : null;
+  return rows.length > 0;
 }
 
 /**

@@ -12,7 +12,12 @@ import { splitSqlStatements } from '../split-statements.js';
 import { QueryError } from '../../core/errors.js';
 import { compareVersions } from '../../migrate/migration-file.js';
 import type { MigrationStoreRole, SqlConnection } from '../contract.js';
-import { acquireSqliteLock, ensureLockTable, sqliteLockHolder } from './sqlite-migration-lock.js';
+import {
+  acquireSqliteLock,
+  breakSqliteLock,
+  ensureLockTable,
+  sqliteLockHolder,
+} from './sqlite-migration-lock.js';
 
 const columns = trackingColumns.join(', ');
 
@@ -64,6 +69,7 @@ export const sqliteMigrationStoreRole: MigrationStoreRole = {
 
   acquireLock: acquireSqliteLock,
   lockHolder: sqliteLockHolder,
+  breakLock: breakSqliteLock,
 
   splitStatements: (sql) => splitSqlStatements(sql, 'sqlite'),
 
