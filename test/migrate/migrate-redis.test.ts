@@ -168,6 +168,23 @@ describe('migrate on redis', { skip: skipReason('redis') }, () => {
     await live.release();
   });
 
+  it('two runs at once, 10 times: every script runs exactly once', async () => {
+    const dir = project({});
+    for (let round = 1; round <= 10; round++) {
+      // Each round adds a migration that counts its own runs: a second run would make it 2.
+      writeFileSync(
+        path.join(dir, 'migrations', `${round}_count.ts`),
+        script(`await db.command('INCR', 'runs:${round}');`, ''),
+      );
+      const [a, b] = await Promise.all([cli(dir, 'up'), cli(dir, 'up')]);
+      assert.equal(a.code, 0, a.all);
+      assert.equal(b.code, 0, b.all);
+      const applied = [a, b].filter((r) => /applied \d+_count/.test(r.stdout));
+      assert.equal(applied.length, 1, `round ${round}: ${a.all}\n${b.all}`);
+      for (let seen = 1; seen <= round; seen++) assert.equal(await db.command('GET', `runs:${seen}`), '1');
+    }
+  });
+
   it('the lock is shown while held and free afterwards', async () => {
     const dir = project({ '1_settings.ts': settings });
     const lock = JSON.parse((await cli(dir, 'lock', '--json')).stdout) as { locked: boolean };
