@@ -294,13 +294,39 @@ describe('sqlite migration store: lock', () => {
   });
 
   it('release never frees a lock that another run has taken over', async () => {
-    const lockA = await store.acquireLock(a, { timeoutMs: 300, owner: owner() });
-    // A's heartbeat goes stale (as if A hung), so B takes the lock over.
+    // A runs on another machine (its pid means nothing here) and hangs: its heartbeat goes
+    // stale, so B takes the lock over.
+    const lockA = await store.acquireLock(a, { timeoutMs: 300, owner: owner({ host: 'host-a' }) });
     await a.query("UPDATE dbward_migration_lock SET heartbeat = '2000-01-01T00:00:00.000Z'");
     const lockB = await store.acquireLock(b, { timeoutMs: 300, owner: owner({ host: 'host-b' }) });
     await lockA.release();
     assert.equal((await store.lockHolder(a))?.host, 'host-b');
     await lockB.release();
+  });
+
+  it('never takes over from a live holder on this host, however old its heartbeat (a long migration)', async () => {
+    // This process holds it; its heartbeat cannot be renewed while a long migration has the
+    // write lock, so the heartbeat looks old, but the process that took the lock is still there.
+    const lockA = await store.acquireLock(a, { timeoutMs: 300, owner: owner() });
+    await a.query("UPDATE dbward_migration_lock SET heartbeat = '2000-01-01T00:00:00.000Z'");
+    await assert.rejects(
+      store.acquireLock(b, { timeoutMs: 0, owner: owner() }),
+      (err: unknown) => err instanceof DbwardError && err.code === 'E_MIGRATION_LOCKED',
+    );
+    assert.equal((await store.lockHolder(a))?.stale, false);
+    await lockA.release();
+  });
+
+  it('takes over when the holder pid on this host now belongs to a process started after the lock', async () => {
+    // The row says pid = this process, taken in 2000: this process started later, so the pid was
+    // reused and the real holder is gone, even though its heartbeat is fresh.
+    await a.query(
+      `INSERT INTO dbward_migration_lock (id, token, pid, host, since, heartbeat) VALUES (1, 'old', ?, ?, ?, ?)`,
+      [process.pid, hostname(), '2000-01-01T00:00:00.000Z', new Date().toISOString()],
+    );
+    assert.equal((await store.lockHolder(a))?.stale, true);
+    const lock = await store.acquireLock(b, { timeoutMs: 0, owner: owner() });
+    await lock.release();
   });
 
   it('takes over a lock from another host whose heartbeat is old, but not a fresh one', async () => {

@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { DbwardError, isDbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
+import { processStartTimeMs } from '../../core/process-start-time.js';
 import type { LockHolder, LockOwner, MigrationLock, SqlConnection, SqlSession } from '../contract.js';
 import { isSqliteBusy } from './sqlite-errors.js';
 
@@ -100,17 +101,30 @@ async function lockTableExists(conn: SqlConnection): Promise<boolean> {
 }
 
 /**
- * True when the row's holder is certainly gone: a process on this host that no longer exists,
- * or (any host) a heartbeat older than {@link staleAfterMs}. The heartbeat rule also covers a
- * pid that has since been reused by another process, and holders on other machines.
+ * True when the row's holder is certainly gone.
+ *
+ * - On this host the process table decides: a pid that no longer exists is gone; a pid that
+ *   exists but started after the lock was taken belongs to another process (the pid was reused),
+ *   so the holder is gone too; a pid that started before is the holder itself, alive however
+ *   long its migration runs. (The heartbeat cannot be renewed during one long migration: the
+ *   migration's transaction has SQLite's only write lock. Trusting it here would let a second
+ *   run take the lock from a live one after two minutes.)
+ * - On other hosts, or where start times cannot be read, a heartbeat older than
+ *   {@link staleAfterMs} marks the holder as gone.
  */
 export function isStaleHolder(
-  row: { pid: number; host: string; heartbeat: string },
+  row: { pid: number; host: string; since?: string; heartbeat: string },
   now = Date.now(),
 ): boolean {
+  if (row.host === hostname()) {
+    if (!isProcessAlive(row.pid)) return true;
+    const started = processStartTimeMs(row.pid);
+    const since = row.since === undefined ? NaN : Date.parse(row.since);
+    // One second of slack: tick rounding, and clocks adjusted while the holder runs.
+    if (started !== null && !Number.isNaN(since)) return started > since + 1_000;
+  }
   const beat = Date.parse(row.heartbeat);
-  if (Number.isNaN(beat) || now - beat > staleAfterMs) return true;
-  return row.host === hostname() && !isProcessAlive(row.pid);
+  return Number.isNaN(beat) || now - beat > staleAfterMs;
 }
 
 /** Inside BEGIN IMMEDIATE: write our row unless a live holder has it; return that holder, or null. */
