@@ -6,6 +6,7 @@
 #   inspect-sqlite     dbward inspect vs sqlite3 .schema          target ≤ 0.5 s (500 tables)
 #   migrate-postgres   dbward migrate up / status vs dbmate       target up ≤ 1.5× dbmate (1,000 migrations),
 #                                                                  status ≤ 0.5 s (5,000 applied)
+#   doctor-postgres    dbward doctor vs psql running PgHero's SQL  target ≤ 3 s (5,000 tables, 15,000 indexes)
 #
 # Builds dist/ first when it is missing or older than src/. Benchmarks report, they do not gate:
 # a missed target prints FAIL and still exits 0; the exit code is non-zero only when a benchmark
@@ -26,7 +27,7 @@ trap 'rm -f "$summary"' EXIT
 export BENCH_SUMMARY_FILE=$summary
 
 failed=()
-for bench in cli-startup inspect-postgres inspect-sqlite migrate-postgres; do
+for bench in cli-startup inspect-postgres inspect-sqlite migrate-postgres doctor-postgres; do
   echo "======== $bench ========"
   if ! node --import tsx "bench/$bench.ts"; then
     failed+=("$bench")

@@ -8,6 +8,7 @@ import { ExitCode } from '../core/exit-codes.js';
 import { DbwardError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { dbwardVersion } from '../core/version.js';
+import type { DoctorFlags } from './commands/doctor-command.js';
 import type { MigrateFlags } from './commands/migrate-command.js';
 import type { MigrateSquashFlags } from './commands/migrate-squash-command.js';
 import type { SeedFlags } from './commands/seed-command.js';
@@ -205,6 +206,26 @@ function buildProgram(
     .action(async (opts: SeedFlags, cmd: Command) => {
       const { seedCommand } = await import('./commands/seed-command.js');
       await run((ctx) => seedCommand(ctx, opts), cmd);
+    });
+
+  program
+    .command('doctor')
+    .description(
+      'health checks with evidence and the exact fix: connections, locks, indexes, bloat, memory, …',
+    )
+    .argument('[targets...]', 'target names (default: the default target)')
+    .option('-a, --all', 'every configured target')
+    .option('--fail-on <level>', 'exit 1 when a finding is at least: info, warn, critical, never', 'critical')
+    .option(
+      '--only <ids...>',
+      'run only these checks (ids or prefixes such as indexes.; comma-separated works)',
+    )
+    .option('--skip <ids...>', 'leave these checks out')
+    .option('--timeout <duration>', 'statement timeout for every query doctor runs', '5s')
+    .option('--sample <keys>', 'Redis: keys to sample for big keys and TTLs (default 10000)')
+    .action(async (names: string[], opts: DoctorFlags, cmd: Command) => {
+      const { doctorCommand } = await import('./commands/doctor-command.js');
+      await run((ctx) => doctorCommand(ctx, names, opts), cmd);
     });
 
   program

@@ -23,6 +23,14 @@ const seedsBlock = z
   })
   .strict();
 
+/** Doctor settings: threshold overrides (keys in docs/doctor.md) and checks to leave out. */
+const doctorBlock = z
+  .object({
+    thresholds: z.record(z.string(), z.number()).optional(),
+    skip: z.array(z.string()).optional(),
+  })
+  .strict();
+
 const targetObject = z
   .object({
     /** Connection URL. `${VAR}` is replaced from the environment (and .env). */
@@ -45,6 +53,8 @@ const targetObject = z
     migrations: migrationsBlock.optional(),
     /** This target's seeds (overrides the top-level `seeds` block). */
     seeds: seedsBlock.optional(),
+    /** This target's doctor settings (merged over the top-level `doctor` block). */
+    doctor: doctorBlock.optional(),
   })
   .strict();
 
@@ -59,6 +69,8 @@ export const configSchema = z
     migrations: migrationsBlock.optional(),
     /** Defaults for every target's seeds: `{ dir, table }`. */
     seeds: seedsBlock.optional(),
+    /** Defaults for every target's doctor: `{ thresholds, skip }`. */
+    doctor: doctorBlock.optional(),
     targets: z.record(
       z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'),
       targetSchema,

@@ -6,7 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import { redactUrl } from '../core/redact.js';
 import { defaultTargetOptions, type Target, type TargetOptions } from '../core/target.js';
 import { engineForUrl } from '../engines/registry.js';
-import { configSchema, type TargetConfigInput } from './config-schema.js';
+import type { configSchema, TargetConfigInput } from './config-schema.js';
 import { loadDotenv } from './dotenv.js';
 import { findConfigFile } from './find-config-file.js';
 import { interpolateEnv } from './interpolate.js';
@@ -75,6 +75,8 @@ async function loadFile(
   const raw = await readConfigFile(file, envName);
   // c12 merges `$production` / `$env.<name>` overrides but leaves the keys in place.
   for (const key of Object.keys(raw)) if (key.startsWith('$')) delete raw[key];
+  // zod loads only for a config file: a DATABASE_URL-only run (CI, containers) skips ~30 ms of it.
+  const { configSchema } = await import('./config-schema.js');
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw schemaError(file, parsed.error);
   const config = interpolateEnv(parsed.data, env, file) as z.output<typeof configSchema>;
@@ -201,6 +203,7 @@ function buildTarget(name: string, entry: TargetConfigInput, source: string, key
 
 type MigrationsBlock = NonNullable<z.output<typeof configSchema>['migrations']>;
 type SeedsBlock = NonNullable<z.output<typeof configSchema>['seeds']>;
+type DoctorBlock = NonNullable<z.output<typeof configSchema>['doctor']>;
 
 /**
  * Add the target's migrations and seeds settings: its own block over the top-level one, key by
@@ -212,7 +215,8 @@ function withProjectPaths(
   config: z.output<typeof configSchema>,
   baseDir: string,
 ): Target {
-  const own: { migrations?: MigrationsBlock; seeds?: SeedsBlock } = typeof entry === 'string' ? {} : entry;
+  const own: { migrations?: MigrationsBlock; seeds?: SeedsBlock; doctor?: DoctorBlock } =
+    typeof entry === 'string' ? {} : entry;
   const m: MigrationsBlock = { ...config.migrations, ...own.migrations };
   const s: SeedsBlock = { ...config.seeds, ...own.seeds };
   const resolve = (p: string): string => path.resolve(baseDir, p);
@@ -227,8 +231,16 @@ function withProjectPaths(
     ...(s.dir !== undefined ? { dir: resolve(s.dir) } : {}),
     ...(s.table !== undefined ? { table: s.table } : {}),
   };
+  // Thresholds merge key by key; skip lists add up.
+  const thresholds = { ...config.doctor?.thresholds, ...own.doctor?.thresholds };
+  const skip = [...(config.doctor?.skip ?? []), ...(own.doctor?.skip ?? [])];
+  const doctor: NonNullable<Target['doctor']> = {
+    ...(Object.keys(thresholds).length > 0 ? { thresholds } : {}),
+    ...(skip.length > 0 ? { skip } : {}),
+  };
   return {
     ...target,
+    ...(Object.keys(doctor).length > 0 ? { doctor } : {}),
     ...(Object.keys(migrations).length > 0 ? { migrations } : {}),
     ...(Object.keys(seeds).length > 0 ? { seeds } : {}),
   };

@@ -41,6 +41,8 @@ export interface Target {
   };
   /** Where this target's seeds live (config `seeds: { dir }`), absolute; default `seeds/`. */
   seeds?: { dir?: string; table?: string };
+  /** Doctor settings (config `doctor: { thresholds, skip }`): threshold overrides, checks to leave out. */
+  doctor?: { thresholds?: Record<string, number>; skip?: string[] };
 }
 
 export const defaultTargetOptions: TargetOptions = {

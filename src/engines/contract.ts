@@ -8,6 +8,9 @@ import type { ConnectionSpec } from '../core/connection-spec.js';
 import type { Logger } from '../core/logger.js';
 import type { SchemaModel } from '../core/schema-model.js';
 import type { Target } from '../core/target.js';
+import type { DoctorFacts } from '../doctor/facts.js';
+import type { DoctorFixes } from '../doctor/rule.js';
+import type { Thresholds } from '../doctor/thresholds.js';
 
 export type EngineId = 'postgres' | 'mysql' | 'sqlite' | 'redis' | 'mongodb';
 
@@ -257,6 +260,28 @@ export interface ScratchDatabaseRole {
   ): Promise<ScratchDatabase>;
 }
 
+export interface DoctorCollectContext {
+  target: Target;
+  spec: ConnectionSpec;
+  /** Every query runs under this statement timeout, so a sick server cannot hang doctor. */
+  statementTimeoutMs: number;
+  /** Redis: keys to sample with SCAN for big keys and TTL share. */
+  sampleKeys: number;
+  /** The thresholds in force (defaults + config + options), for collectors whose work depends on one. */
+  thresholds: Thresholds;
+}
+
+/**
+ * Role: the facts `dbward doctor` judges (src/doctor/facts.ts), read-only, with a bounded
+ * number of catalog queries (never one per table). A check that cannot run for lack of privilege
+ * goes into `facts.skipped` with the grant that would enable it — never an error. `fixes` words
+ * the SQL of a fix in this engine's dialect.
+ */
+export interface DoctorFactsRole {
+  collect(conn: EngineConnection, ctx: DoctorCollectContext): Promise<DoctorFacts>;
+  fixes: DoctorFixes;
+}
+
 /** The roles an engine may implement; absent roles are simply not offered. */
 export interface EngineRoles {
   connection?: () => Promise<ConnectionRole>;
@@ -265,6 +290,7 @@ export interface EngineRoles {
   keyValueMigrationStore?: () => Promise<KeyValueMigrationStoreRole>;
   schemaDump?: () => Promise<SchemaDumpRole>;
   scratchDatabase?: () => Promise<ScratchDatabaseRole>;
+  doctorFacts?: () => Promise<DoctorFactsRole>;
 }
 
 export interface EngineDefinition {

@@ -45,6 +45,12 @@ describe('dbward demo (the README quick start)', () => {
     assert.equal(seeded.code, 0, seeded.all);
     const actions = (JSON.parse(seeded.stdout) as { seeds: { action: string }[] }).seeds.map((s) => s.action);
     assert.deepEqual(actions, ['skip', 'skip']);
+    // It ends with doctor's report: the shop's one planted flaw, an unindexed foreign key.
+    assert.match(first.stdout, /Doctor:/);
+    assert.match(first.stdout, /WARNING\s+1 foreign key\(s\) without an index/);
+    assert.match(first.stdout, /order_items \(product_id\) → products/);
+    assert.match(first.stdout, /fix: CREATE INDEX/);
+    assert.doesNotMatch(first.stdout, /CRITICAL/);
     const again = await runCli(['demo'], { cwd: dir });
     assert.equal(again.code, 0, again.all);
 

@@ -1,10 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { open } from '../../connect/open.js';
+import { targetFromInput } from '../../config/load-config.js';
 import { ExitCode } from '../../core/exit-codes.js';
+import { doctor } from '../../doctor/run-doctor.js';
 import { createDemoDatabase, defaultDemoFile } from '../../demo/create-demo-database.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../output.js';
+import { renderDoctorReport } from '../render-doctor.js';
 import { renderSchema } from '../render-schema.js';
 
 /** `dbward demo`: make a small SQLite shop database and show what dbward sees in it. */
@@ -29,6 +32,9 @@ export async function demoCommand(ctx: CliContext, flags: { file?: string }): Pr
   try {
     const inspectStarted = performance.now();
     const model = await db.inspect();
+    const inspectMs = performance.now() - inspectStarted;
+    // The demo ends with what doctor finds in it (the shop has one foreign key without an index).
+    const health = await doctor(db, targetFromInput({ name: 'demo', url }));
     if (ctx.out.json) {
       ctx.out.printJson({
         url,
@@ -36,12 +42,14 @@ export async function demoCommand(ctx: CliContext, flags: { file?: string }): Pr
         migrations: demo.migrations.migrations,
         seeds: demo.seeds.seeds,
         schema: model,
+        doctor: health,
       });
       return ExitCode.ok;
     }
-    ctx.out.line(
-      renderSchema(ctx.out, model, { detail: false, elapsedMs: performance.now() - inspectStarted }),
-    );
+    ctx.out.line(renderSchema(ctx.out, model, { detail: false, elapsedMs: inspectMs }));
+    ctx.out.line();
+    ctx.out.line(paint(ctx.out, 'bold', 'Doctor:'));
+    ctx.out.line(renderDoctorReport(ctx.out, [health]));
     ctx.out.line();
     ctx.out.line(paint(ctx.out, 'bold', 'Next:'));
     ctx.out.line(
@@ -49,6 +57,9 @@ export async function demoCommand(ctx: CliContext, flags: { file?: string }): Pr
     );
     ctx.out.line(`  npx dbward inspect --url sqlite:${file} --detail    every column, index and foreign key`);
     ctx.out.line(`  npx dbward inspect --url sqlite:${file} --json      the same as data`);
+    ctx.out.line(
+      `  npx dbward doctor --url sqlite:${file}              health checks, with the fix for each`,
+    );
     ctx.out.line(
       `  DATABASE_URL=sqlite:${file} npx dbward ping           or point dbward at your own database`,
     );

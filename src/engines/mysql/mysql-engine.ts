@@ -24,5 +24,6 @@ export const mysqlEngine: EngineDefinition = {
     migrationStore: async () => (await import('./mysql-migration-store.js')).mysqlMigrationStoreRole,
     schemaDump: async () => (await import('./mysql-schema-dump.js')).mysqlSchemaDumpRole,
     scratchDatabase: async () => (await import('./mysql-scratch-database.js')).mysqlScratchDatabaseRole,
+    doctorFacts: async () => (await import('./mysql-doctor-facts.js')).mysqlDoctorFactsRole,
   },
 };

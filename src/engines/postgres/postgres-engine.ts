@@ -22,5 +22,6 @@ export const postgresEngine: EngineDefinition = {
     migrationStore: async () => (await import('./postgres-migration-store.js')).postgresMigrationStoreRole,
     schemaDump: async () => (await import('./postgres-schema-dump.js')).postgresSchemaDumpRole,
     scratchDatabase: async () => (await import('./postgres-scratch-database.js')).postgresScratchDatabaseRole,
+    doctorFacts: async () => (await import('./postgres-doctor-facts.js')).postgresDoctorFactsRole,
   },
 };

@@ -20,5 +20,6 @@ export const redisEngine: EngineDefinition = {
     connection: async () => (await import('./redis-connection.js')).redisConnectionRole,
     inspect: async () => (await import('./redis-inspect.js')).redisInspectRole,
     keyValueMigrationStore: async () => (await import('./redis-migration-store.js')).redisMigrationStoreRole,
+    doctorFacts: async () => (await import('./redis-doctor-facts.js')).redisDoctorFactsRole,
   },
 };

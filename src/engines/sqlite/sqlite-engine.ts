@@ -22,5 +22,6 @@ export const sqliteEngine: EngineDefinition = {
     schemaDump: async () => (await import('./sqlite-schema-dump.js')).sqliteSchemaDumpRole,
     migrationStore: async () => (await import('./sqlite-migration-store.js')).sqliteMigrationStoreRole,
     scratchDatabase: async () => (await import('./sqlite-scratch-database.js')).sqliteScratchDatabaseRole,
+    doctorFacts: async () => (await import('./sqlite-doctor-facts.js')).sqliteDoctorFactsRole,
   },
 };
