@@ -11,11 +11,10 @@ export function migrationChecksum(content: string): string {
 }
 
 export function normalizeForChecksum(content: string): string {
+  // One pass per rule, no array of lines: `status` checksums every file on every run.
   return content
     .replace(/^\uFEFF/, '')
     .replace(/\r\n?/g, '\n')
-    .split('\n')
-    .map((line) => line.replace(/[ \t]+$/, ''))
-    .join('\n')
+    .replace(/[ \t]+(?=\n|$)/g, '')
     .replace(/\n+$/, '');
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import pg from './pg-driver.js';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { ConfigError, DbwardError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
