@@ -15,16 +15,15 @@
  *   node --import tsx bench/doctor-postgres.ts
  */
 import path from 'node:path';
-import pg from 'pg';
 import { findPostgresBin, start } from '../test/harness/servers/postgres-server.js';
 import { isSkipped } from '../test/harness/servers/server-process.js';
 import type { StartedServer } from '../test/harness/servers/server-process.js';
+import { createSchema, withClient } from './lib/pg-schema-fixture.js';
 import { dbwardBin, measure, pick, report, runBenchmark, runToJson } from './lib/bench-kit.js';
 
 const tableCount = Number(process.env.BENCH_PG_TABLES ?? 5000);
 const secondaryIndexes = Number(process.env.BENCH_PG_SECONDARY_INDEXES ?? 2);
 const targetSeconds = 3;
-const batchSize = 250; // tables per transaction: keeps the lock table well within its default size
 
 /** PgHero's overview checks, as SQL (from its source, abridged: see ../shared/research/monitoring.md §1.2). */
 const pgheroOverviewSql = `
@@ -61,7 +60,7 @@ runBenchmark(
     const url = new URL(server.adminUrl);
     await withClient(url.href, (c) => c.query('create database bench'));
     url.pathname = '/bench';
-    await createSchema(url.href);
+    await createSchema(url.href, tableCount, secondaryIndexes);
 
     // Passwords only in the environment: DATABASE_URL for dbward, PGPASSWORD for psql.
     const env: NodeJS.ProcessEnv = {
@@ -98,53 +97,6 @@ runBenchmark(
   },
   () => server?.stop(),
 );
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function tableSql(i: number): string {
-  const t = `t${String(i).padStart(5, '0')}`;
-  const indexes = [`(a)`, `(b, c)`, `(c desc)`].slice(0, secondaryIndexes);
-  return [
-    `create table ${t} (id bigint primary key, a text not null, b int, c timestamptz default now());`,
-    ...indexes.map((cols, k) => `create index ${t}_i${k} on ${t} ${cols};`),
-    `insert into ${t} select g, 'row ' || g, g % 7, now() - g * interval '1 hour' from generate_series(1, 20) g;`,
-  ].join('\n');
-}
-
-/** The tables in batches of `batchSize` per transaction, on two connections (one per CPU here). */
-async function createSchema(url: string): Promise<void> {
-  const started = Date.now();
-  const batches: string[] = [];
-  for (let first = 1; first <= tableCount; first += batchSize) {
-    const last = Math.min(tableCount, first + batchSize - 1);
-    const body = Array.from({ length: last - first + 1 }, (_, k) => tableSql(first + k)).join('\n');
-    batches.push(`begin;\n${body}\ncommit;`);
-  }
-  const worker = (): Promise<void> =>
-    withClient(url, async (c) => {
-      for (let sql = batches.shift(); sql; sql = batches.shift()) await c.query(sql);
-    });
-  await Promise.all([worker(), worker()]);
-  await withClient(url, (c) => c.query('analyze'));
-  const counts = await withClient(url, (c) =>
-    c.query<{ tables: number; indexes: number }>(
-      `select count(*) filter (where relkind = 'r')::int as tables, count(*) filter (where relkind = 'i')::int as indexes
-       from pg_class where relnamespace = 'public'::regnamespace`,
-    ),
-  );
-  const { tables, indexes } = counts.rows[0]!;
-  console.log(
-    `created ${tables} tables and ${indexes} indexes in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  );
-}
 
 /** Run doctor once and check it judged the whole schema, so a fast but empty answer cannot pass. */
 function sanityCheck(argv: string[], env: NodeJS.ProcessEnv): void {

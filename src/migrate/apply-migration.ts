@@ -8,9 +8,7 @@
  *   (`partial` until the last). A failure leaves an exact record; the next `up` resumes at the
  *   failed statement once the file is fixed.
  */
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import type { KeyValueDatabase, SqlDatabase } from '../connect/database-handle.js';
 import { dbwardVersion } from '../core/version.js';
 import type {
@@ -20,6 +18,7 @@ import type {
   SqlSession,
 } from '../engines/contract.js';
 import { MigrationError } from './migration-error.js';
+import { appliedBy, boundToSession, importScript } from './script-files.js';
 import type { MigrationFile, MigrationSection } from './migration-file.js';
 
 export interface ApplyMigration {
@@ -53,7 +52,7 @@ export async function applyMigration(job: ApplyMigration): Promise<number> {
     const { session } = job;
     try {
       if (inTransaction) await session.query('BEGIN');
-      if (file.kind === 'script') await runScript(boundTo(db, session), file, direction);
+      if (file.kind === 'script') await runScript(boundToSession(db, session), file, direction);
       else if (section && section.sql !== '') await job.store.executeScript(session, section.sql);
       await finish(job, session, startedAt, 1, 1);
       if (inTransaction) await session.query('COMMIT');
@@ -155,28 +154,9 @@ async function runScript(
   file: MigrationFile,
   direction: 'up' | 'down',
 ): Promise<void> {
-  // jiti compiles TypeScript on the fly, so .ts migrations run from the built CLI on Node 20 too.
-  const { createJiti } = await import('jiti');
-  const module = (await createJiti(import.meta.url).import(pathToFileURL(file.path).href)) as Record<
-    string,
-    unknown
-  >;
-  const fn = module[direction];
+  const fn = (await importScript(file.path))[direction];
   if (typeof fn !== 'function') throw new Error(`${file.path} does not export a ${direction}(db) function.`);
   await (fn as (db: SqlDatabase | KeyValueDatabase) => Promise<void>)(db);
-}
-
-/**
- * The handle a script migration receives: its queries run on the migration's own session, so
- * they are inside the migration's transaction (and roll back with it) where there is one.
- */
-function boundTo(db: SqlDatabase, session: SqlSession): SqlDatabase {
-  return {
-    ...db,
-    query: (sql, params) => session.query(sql, params),
-    transaction: (fn) => fn(session),
-    session: (fn) => fn(session),
-  };
 }
 
 /** The tracking row for a migration. */
@@ -199,19 +179,4 @@ export function appliedRow(
     statementsTotal,
     status,
   };
-}
-
-let appliedByCache: string | undefined;
-
-/** `user@host`, computed once per process (os.userInfo() is a system call per use). */
-function appliedBy(): string {
-  if (appliedByCache) return appliedByCache;
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    // no passwd entry (some containers)
-  }
-  appliedByCache = `${user}@${os.hostname()}`;
-  return appliedByCache;
 }

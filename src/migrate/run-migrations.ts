@@ -3,8 +3,6 @@
  * rows and provides the lock; capability flags decide whether a migration runs in a transaction.
  * Every run takes the lock first, reads the tracking table under it, plans, and only then runs.
  */
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Database } from '../connect/database-handle.js';
 import type { SqlSession } from '../engines/contract.js';
@@ -16,7 +14,7 @@ import { discoverMigrations } from './discover-migrations.js';
 import { writeSchemaFile } from './schema-file.js';
 import { appliedRow, applyKeyValueMigration, applyMigration } from './apply-migration.js';
 import { MigrationFileError } from './migration-errors.js';
-import { trackingStoreFor, type TrackingStore } from './tracking-store.js';
+import { newLockOwner, trackingStoreFor, type TrackingStore } from './tracking-store.js';
 import { compareVersions, type MigrationFile } from './migration-file.js';
 import { MigrationPlanError, planDown, planUp, type DownOptions, type UpOptions } from './migration-plan.js';
 import { migrationStatus, type MigrationStatusEntry } from './migration-status.js';
@@ -277,7 +275,7 @@ async function locked<T>(ctx: MigrateContext, body: (run: LockedRun) => Promise<
   await store.ensureStore(table);
   const lock = await store.acquireLock({
     timeoutMs: ctx.lockTimeoutMs ?? 60_000,
-    owner: { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') },
+    owner: newLockOwner(),
   });
   try {
     const status = migrationStatus(files, await store.listApplied(table));

@@ -3,6 +3,8 @@
  * alike: the runner, seeds and `migrate lock/unlock` talk to this, and only the parts that run a
  * migration care which kind it is.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { Database, KeyValueDatabase, SqlDatabase } from '../connect/database-handle.js';
 import { NotAvailableError } from '../core/errors.js';
 import type {
@@ -13,6 +15,7 @@ import type {
   LockOwner,
   MigrationLock,
   MigrationStoreRole,
+  MigrationTrackingRole,
 } from '../engines/contract.js';
 import { engineById } from '../engines/registry.js';
 
@@ -44,35 +47,31 @@ export async function trackingStoreFor(db: Database): Promise<TrackingStore> {
   const roles = engineById(db.engine.id as EngineId).roles;
   if (db.kind === 'sql' && roles.migrationStore) {
     const role = await roles.migrationStore();
-    const conn = db.connection;
-    return {
-      kind: 'sql',
-      role,
-      db,
-      ensureStore: (table) => role.ensureStore(conn, table),
-      listApplied: (table) => role.listApplied(conn, table),
-      acquireLock: (options) => role.acquireLock(conn, options),
-      lockHolder: () => role.lockHolder(conn),
-      breakLock: () => role.breakLock(conn),
-    };
+    return { kind: 'sql', role, db, ...bind(role, db.connection) };
   }
   if (db.kind === 'keyvalue' && roles.keyValueMigrationStore) {
     const role = await roles.keyValueMigrationStore();
-    const conn = db.connection;
-    return {
-      kind: 'keyvalue',
-      role,
-      db,
-      ensureStore: (table) => role.ensureStore(conn, table),
-      listApplied: (table) => role.listApplied(conn, table),
-      acquireLock: (options) => role.acquireLock(conn, options),
-      lockHolder: () => role.lockHolder(conn),
-      breakLock: () => role.breakLock(conn),
-    };
+    return { kind: 'keyvalue', role, db, ...bind(role, db.connection) };
   }
   throw new NotAvailableError(
     `Migrations on ${db.engine.displayName} are not available yet.`,
     'PostgreSQL, MySQL/MariaDB, SQLite and Redis are supported in this release.',
     { engine: db.engine.id, target: db.target.name },
   );
+}
+
+/** The connection-taking methods of a store, with the connection filled in. */
+function bind<Conn, Session>(role: MigrationTrackingRole<Conn, Session>, conn: Conn): BoundStoreBase {
+  return {
+    ensureStore: (table) => role.ensureStore(conn, table),
+    listApplied: (table) => role.listApplied(conn, table),
+    acquireLock: (options) => role.acquireLock(conn, options),
+    lockHolder: () => role.lockHolder(conn),
+    breakLock: () => role.breakLock(conn),
+  };
+}
+
+/** Who takes a lock: this process, with a random token so its release never frees another's lock. */
+export function newLockOwner(): LockOwner {
+  return { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') };
 }

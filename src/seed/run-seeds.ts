@@ -7,14 +7,12 @@
  * the whole run when a non-repeatable seed changed), then runs seed by seed. On SQL engines a
  * seed and its tracking row commit together, so a failing seed leaves no trace.
  */
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import type { Database, SqlDatabase } from '../connect/database-handle.js';
+import type { Database } from '../connect/database-handle.js';
 import { dbwardVersion } from '../core/version.js';
-import type { AppliedMigration, SqlSession } from '../engines/contract.js';
-import { trackingStoreFor, type TrackingStore } from '../migrate/tracking-store.js';
+import type { AppliedMigration } from '../engines/contract.js';
+import { appliedBy, boundToSession, importScript } from '../migrate/script-files.js';
+import { newLockOwner, trackingStoreFor, type TrackingStore } from '../migrate/tracking-store.js';
 import { discoverSeeds, type SeedFile } from './discover-seeds.js';
 import { SeedFailedError, SeedFileError } from './seed-errors.js';
 import { planSeeds, type PlannedSeed, type SeedAction } from './seed-plan.js';
@@ -94,7 +92,7 @@ export async function runSeeds(options: SeedOptions): Promise<SeedRunResult> {
   await store.ensureStore(table);
   const lock = await store.acquireLock({
     timeoutMs: options.lockTimeoutMs ?? 60_000,
-    owner: { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') },
+    owner: newLockOwner(),
   });
   try {
     // Read under the lock: no other run can record a seed between reading and running.
@@ -135,7 +133,7 @@ async function runOne(store: TrackingStore, table: string, { seed }: PlannedSeed
       // The seed and its tracking row in one transaction — also on MySQL/MariaDB, where seeds'
       // data statements are transactional (a DDL statement in a seed would commit implicitly).
       await db.connection.withTransaction(async (session) => {
-        if (script) await script(boundTo(db, session));
+        if (script) await script(boundToSession(db, session));
         else await role.executeScript(session, seed.sql ?? '');
         await role.recordApplied(session, table, seedRow(seed, startedAt));
       });
@@ -150,12 +148,7 @@ async function runOne(store: TrackingStore, table: string, { seed }: PlannedSeed
 async function loadSeedFunction(seed: SeedFile): Promise<SeedFunction> {
   let module: Record<string, unknown>;
   try {
-    // jiti compiles TypeScript on the fly, so .ts seeds run from the built CLI on Node 20 too. No
-    // module cache: a library caller running seeds twice in one process sees an edited file.
-    const { createJiti } = await import('jiti');
-    module = (await createJiti(import.meta.url, { moduleCache: false }).import(
-      pathToFileURL(seed.path).href,
-    )) as Record<string, unknown>;
+    module = await importScript(seed.path);
   } catch (err) {
     throw new SeedFailedError(seed, err, 'not-run');
   }
@@ -176,19 +169,6 @@ async function loadSeedFunction(seed: SeedFile): Promise<SeedFunction> {
   return fn as SeedFunction;
 }
 
-/**
- * The handle a script seed receives on a SQL engine: its queries run on the seed's own session,
- * inside its transaction, and roll back with it.
- */
-function boundTo(db: SqlDatabase, session: SqlSession): SqlDatabase {
-  return {
-    ...db,
-    query: (sql, params) => session.query(sql, params),
-    transaction: (fn) => fn(session),
-    session: (fn) => fn(session),
-  };
-}
-
 /** The tracking row of a seed: the same columns as a migration's, with the seed id as version. */
 function seedRow(seed: SeedFile, startedAt: number): AppliedMigration {
   return {
@@ -203,19 +183,4 @@ function seedRow(seed: SeedFile, startedAt: number): AppliedMigration {
     statementsTotal: 1,
     status: 'applied',
   };
-}
-
-let appliedByCache: string | undefined;
-
-/** `user@host`, computed once per process. */
-function appliedBy(): string {
-  if (appliedByCache) return appliedByCache;
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    // no passwd entry (some containers)
-  }
-  appliedByCache = `${user}@${os.hostname()}`;
-  return appliedByCache;
 }
