@@ -1,0 +1,236 @@
+/**
+ * zstd compression as Node streams, by running the `zstd` binary (Debian package `zstd`) and piping
+ * through it. Nothing is held in memory beyond the streams' buffers: a dump of any size flows
+ * through with backpressure in both directions.
+ *
+ * The readable side ends only after zstd has exited with status 0, so a consumer that sees the end
+ * of the stream has a complete result; any other exit, a missing binary or a signal destroys the
+ * stream with a {@link DbwardError} carrying the tail of zstd's stderr. Destroying the stream (which
+ * `stream.pipeline` does when any other stream in the pipeline fails) kills the child, and the
+ * destroy completes only once the child has been reaped.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { Duplex } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { DbwardError } from '../core/errors.js';
+
+export const zstdInstallHint =
+  'Install zstd (Debian/Ubuntu: apt-get install zstd; macOS: brew install zstd), or run scripts/install-deps.sh.';
+
+/** The default compression level: zstd's own default, fast and a good ratio for dumps. */
+export const defaultZstdLevel = 3;
+
+/** How much of zstd's stderr an error message carries. */
+const stderrTailBytes = 2048;
+
+export interface ZstdCompressOptions {
+  /** Compression level 1–22 (levels above 19 add `--ultra`). Default 3. */
+  level?: number;
+  /** Worker threads (`-T`); 0 means one per core. Default 0. */
+  threads?: number;
+  /** The zstd executable. Default `zstd` from PATH. */
+  command?: string;
+}
+
+export interface ZstdDecompressOptions {
+  /** The zstd executable. Default `zstd` from PATH. */
+  command?: string;
+}
+
+/** A Duplex over a running zstd process: write input, read output. */
+export class ZstdStream extends Duplex {
+  /** The zstd process id (undefined if it could not be started). */
+  readonly pid: number | undefined;
+  readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
+  readonly #command: string;
+  readonly #operation: string;
+  #stderrTail = Buffer.alloc(0);
+  #exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  #stdoutEnded = false;
+  #inputEnded = false;
+  #stdinError: Error | undefined;
+  #spawnError: NodeJS.ErrnoException | undefined;
+
+  constructor(command: string, args: string[], operation: string) {
+    super({ allowHalfOpen: true });
+    this.#command = command;
+    this.#operation = operation;
+    this.#child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], shell: false });
+    this.pid = this.#child.pid;
+    const child = this.#child;
+
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      this.#spawnError = err;
+      this.destroy(this.#startError(err));
+    });
+    // EPIPE and friends when zstd stops reading; the exit status tells the real story.
+    child.stdin.on('error', (err) => {
+      this.#stdinError = err;
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      const joined = Buffer.concat([this.#stderrTail, chunk]);
+      this.#stderrTail = joined.subarray(Math.max(0, joined.length - stderrTailBytes));
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) child.stdout.pause();
+    });
+    child.stdout.on('end', () => {
+      this.#stdoutEnded = true;
+      this.#maybeFinish();
+    });
+    child.on('close', (code, signal) => {
+      this.#exited = { code, signal };
+      this.#maybeFinish();
+    });
+  }
+
+  override _read(): void {
+    this.#child.stdout.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#child.stdin.destroyed) {
+      callback(this.#stdinError ?? new Error('zstd stopped reading its input'));
+      return;
+    }
+    if (this.#child.stdin.write(chunk)) callback();
+    else this.#child.stdin.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#inputEnded = true;
+    this.#child.stdin.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const child = this.#child;
+    const running = child.exitCode === null && child.signalCode === null && this.#spawnError === undefined;
+    child.stdin.destroy();
+    child.stdout.destroy();
+    if (!running || this.#exited) {
+      callback(error);
+      return;
+    }
+    // Complete the destroy only once the child is gone (and reaped by Node), so no zstd outlives
+    // a failed pipeline.
+    child.once('close', () => callback(error));
+    child.kill('SIGKILL');
+  }
+
+  #maybeFinish(): void {
+    const exited = this.#exited;
+    if (!exited || this.destroyed) return;
+    if (exited.code !== 0) {
+      this.destroy(this.#exitError(exited.code, exited.signal));
+      return;
+    }
+    if (!this.#inputEnded) {
+      this.destroy(
+        new DbwardError('E_ZSTD_FAILED', `zstd (${this.#operation}) exited before its input ended.`, {
+          context: { operation: this.#operation },
+        }),
+      );
+      return;
+    }
+    if (this.#stdinError) {
+      this.destroy(this.#exitError(0, null, this.#stdinError.message));
+      return;
+    }
+    if (this.#stdoutEnded) this.push(null);
+  }
+
+  #startError(err: NodeJS.ErrnoException): DbwardError {
+    if (err.code === 'ENOENT') {
+      return new DbwardError('E_ZSTD_MISSING', `The zstd program was not found (${this.#command}).`, {
+        hint: zstdInstallHint,
+        cause: err,
+        context: { operation: this.#operation },
+      });
+    }
+    return new DbwardError('E_ZSTD_FAILED', `Could not run ${this.#command}: ${err.message}`, {
+      hint: zstdInstallHint,
+      cause: err,
+      context: { operation: this.#operation },
+    });
+  }
+
+  #exitError(code: number | null, signal: NodeJS.Signals | null, extra?: string): DbwardError {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${String(code)}`;
+    const stderr = this.#stderrTail.toString('utf8').trim();
+    const detail = [stderr, extra].filter(Boolean).join('; ');
+    return new DbwardError(
+      'E_ZSTD_FAILED',
+      `zstd (${this.#operation}) ${how}${detail ? `: ${detail}` : '.'}`,
+      {
+        hint:
+          this.#operation === 'decompress'
+            ? 'The input is not a complete zstd stream: the artifact is truncated or corrupted, or it is not zstd.'
+            : undefined,
+        context: { operation: this.#operation },
+      },
+    );
+  }
+}
+
+/** Compress: write raw bytes, read a zstd stream (`zstd -q -c -T0 -3`). */
+export function createZstdCompressStream(options: ZstdCompressOptions = {}): ZstdStream {
+  const level = options.level ?? defaultZstdLevel;
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(level) || level < 1 || level > 22) {
+    throw new DbwardError(
+      'E_ZSTD_LEVEL',
+      `zstd level must be an integer from 1 to 22, not ${String(level)}.`,
+    );
+  }
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new DbwardError(
+      'E_ZSTD_THREADS',
+      `zstd threads must be 0 (one per core) or more, not ${String(threads)}.`,
+    );
+  }
+  const args = ['-q', '-c', `-T${threads}`, ...(level > 19 ? ['--ultra'] : []), `-${level}`];
+  return new ZstdStream(options.command ?? 'zstd', args, 'compress');
+}
+
+/** Decompress: write a zstd stream, read raw bytes. A truncated or corrupted input is an error. */
+export function createZstdDecompressStream(options: ZstdDecompressOptions = {}): ZstdStream {
+  return new ZstdStream(options.command ?? 'zstd', ['-d', '-q', '-c'], 'decompress');
+}
+
+/** The installed zstd's version, e.g. `1.5.4` (recorded in backup manifests). */
+export function zstdVersion(options: { command?: string } = {}): Promise<string> {
+  const command = options.command ?? 'zstd';
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => (out += s));
+    child.stderr.on('data', (s: string) => (out += s));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        new DbwardError(
+          err.code === 'ENOENT' ? 'E_ZSTD_MISSING' : 'E_ZSTD_FAILED',
+          err.code === 'ENOENT'
+            ? `The zstd program was not found (${command}).`
+            : `Could not run ${command}: ${err.message}`,
+          { hint: zstdInstallHint, cause: err },
+        ),
+      );
+    });
+    child.on('close', (code) => {
+      const match = /v(\d+\.\d+\.\d+)/.exec(out);
+      if (code === 0 && match?.[1]) resolve(match[1]);
+      else
+        reject(
+          new DbwardError(
+            'E_ZSTD_FAILED',
+            `Could not read the zstd version: ${out.trim() || `exit ${code}`}`,
+            {
+              hint: zstdInstallHint,
+            },
+          ),
+        );
+    });
+  });
+}
