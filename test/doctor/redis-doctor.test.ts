@@ -261,13 +261,16 @@ describe(
     it('memory used near maxmemory: warning above 80 %, critical above 95 %', async () => {
       const { admin } = healthy;
       try {
-        // ~3 MB of data so that a new client's buffers barely move the percentage.
-        await admin.set('ballast', 'z'.repeat(3 * 1024 * 1024));
+        // 30 MB of data, so that client buffers coming and going between two doctor runs (about
+        // 1 MB; with 3 MB of ballast they once moved the share by 20 points) barely move it.
+        // noeviction first: writing it briefly needs twice its size (query buffer + value), and
+        // under allkeys-lru that would evict the other tests' keys.
         await admin.config('SET', 'maxmemory-policy', 'noeviction');
+        await admin.set('ballast', 'z'.repeat(30 * 1024 * 1024));
         await admin.config('SET', 'maxmemory', String(Math.ceil((await usedMemory(admin)) / 0.86)));
         const warning = only(await runDoctor(healthy.url), 'redis.memory');
         assert.equal(warning.severity, 'warning', warning.title);
-        await admin.config('SET', 'maxmemory', String(Math.ceil((await usedMemory(admin)) / 0.985)));
+        await admin.config('SET', 'maxmemory', String(Math.ceil((await usedMemory(admin)) / 0.995)));
         const report = await runDoctor(healthy.url);
         const critical = only(report, 'redis.memory');
         assert.equal(critical.severity, 'critical', critical.title);
