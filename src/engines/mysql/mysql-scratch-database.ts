@@ -7,9 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
-import { redactUrl } from '../../core/redact.js';
-import type { Target } from '../../core/target.js';
-import type { EngineConnection, ScratchDatabase, ScratchDatabaseRole, SqlConnection } from '../contract.js';
+import type { ScratchDatabase, ScratchDatabaseRole, SqlConnection } from '../contract.js';
+import { scratchTarget, sqlConnection } from '../scratch-target.js';
 import { mysqlErrno } from './mysql-errors.js';
 
 /** Every scratch database's name starts with this, so a leftover one is easy to recognise. */
@@ -56,22 +55,6 @@ export const mysqlScratchDatabaseRole: ScratchDatabaseRole = {
     } satisfies ScratchDatabase;
   },
 };
-
-/**
- * The target with another database in its URL path: credentials, host, port and query
- * parameters stay as they were. Named `<target>~scratch`.
- */
-function scratchTarget(target: Target, database: string): Target {
-  const url = new URL(target.url);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  const text = url.toString();
-  return { ...target, name: `${target.name}~scratch`, url: text, displayUrl: redactUrl(text) };
-}
-
-function sqlConnection(conn: EngineConnection): SqlConnection {
-  if (conn.kind !== 'sql') throw new Error('scratch database: expected a SQL connection');
-  return conn;
-}
 
 /** `'user'@'host'` as a GRANT names it. */
 async function currentUser(conn: SqlConnection): Promise<string> {

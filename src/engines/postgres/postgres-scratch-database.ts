@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { DbwardError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
-import { redactUrl } from '../../core/redact.js';
-import type { Target } from '../../core/target.js';
-import type { EngineConnection, ScratchDatabase, ScratchDatabaseRole, SqlConnection } from '../contract.js';
+import type { ScratchDatabase, ScratchDatabaseRole, SqlConnection } from '../contract.js';
+import { scratchTarget, sqlConnection } from '../scratch-target.js';
 import { sqlStateOf } from './postgres-errors.js';
 
 /** Every scratch database's name starts with this, so a leftover one is easy to recognise. */
@@ -58,22 +57,6 @@ export const postgresScratchDatabaseRole: ScratchDatabaseRole = {
     } satisfies ScratchDatabase;
   },
 };
-
-/**
- * The target with another database in its URL path: credentials, host, port and query
- * parameters (sslmode, options, …) stay as they were. Named `<target>~scratch`.
- */
-export function scratchTarget(target: Target, database: string): Target {
-  const url = new URL(target.url);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  const text = url.toString();
-  return { ...target, name: `${target.name}~scratch`, url: text, displayUrl: redactUrl(text) };
-}
-
-function sqlConnection(conn: EngineConnection): SqlConnection {
-  if (conn.kind !== 'sql') throw new Error('scratch database: expected a SQL connection');
-  return conn;
-}
 
 async function currentRole(conn: SqlConnection): Promise<string> {
   const { rows } = await conn.query<{ role: string }>('SELECT current_user AS role');

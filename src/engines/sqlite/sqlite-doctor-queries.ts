@@ -5,6 +5,7 @@
  * tables per statement).
  */
 import type { SqlSession } from '../contract.js';
+import type { IndexColumnRow } from './sqlite-catalog.js';
 
 export interface ScalarRow {
   version: string;
@@ -55,17 +56,8 @@ export const tablesSql = `
    WHERE ${userTable}
    ORDER BY t.name`;
 
-export interface IndexPartRow {
-  table_name: string;
-  index_name: string;
-  is_unique: number;
-  /** `c` CREATE INDEX, `u` UNIQUE constraint, `pk` PRIMARY KEY. */
-  origin: string;
-  partial: number;
-  seqno: number;
-  /** Column number; -1 the rowid, -2 an expression. */
-  cid: number;
-  column_name: string | null;
+/** inspect's index-column row (sqlite-catalog.ts), plus what doctor's key comparison needs. */
+export interface IndexPartRow extends IndexColumnRow {
   /** Collation of the key part. */
   coll: string | null;
   /** 1 for the named key parts, 0 for what SQLite appends (the rowid, or a WITHOUT ROWID key). */
