@@ -13,6 +13,7 @@ import type { MigrateFlags } from './commands/migrate-command.js';
 import type { MigrateSquashFlags } from './commands/migrate-squash-command.js';
 import type { SeedFlags } from './commands/seed-command.js';
 import { createContext, type CliContext, type GlobalFlags } from './context.js';
+import { addBackupCommands } from './backup-commands.js';
 import { stackWithCauses } from './error-stack.js';
 
 const version = dbwardVersion();
@@ -227,6 +228,8 @@ function buildProgram(
       const { doctorCommand } = await import('./commands/doctor-command.js');
       await run((ctx) => doctorCommand(ctx, names, opts), cmd);
     });
+
+  addBackupCommands(program, run);
 
   program
     .command('demo')

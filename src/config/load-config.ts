@@ -204,6 +204,25 @@ function buildTarget(name: string, entry: TargetConfigInput, source: string, key
 type MigrationsBlock = NonNullable<z.output<typeof configSchema>['migrations']>;
 type SeedsBlock = NonNullable<z.output<typeof configSchema>['seeds']>;
 type DoctorBlock = NonNullable<z.output<typeof configSchema>['doctor']>;
+type BackupsBlock = NonNullable<z.output<typeof configSchema>['backups']>;
+
+/** The target's backups block over the top-level one, with local paths made absolute. */
+function backupSettings(
+  top: BackupsBlock | undefined,
+  own: BackupsBlock | undefined,
+  resolve: (p: string) => string,
+): Target['backups'] {
+  if (!top && !own) return undefined;
+  const merged: BackupsBlock = { ...top, ...own };
+  const isUrl = (spec: string): boolean => /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(spec);
+  return {
+    ...merged,
+    ...(merged.storage !== undefined
+      ? { storage: isUrl(merged.storage) ? merged.storage : resolve(merged.storage) }
+      : {}),
+    ...(merged.keyFile !== undefined ? { keyFile: resolve(merged.keyFile) } : {}),
+  };
+}
 
 /**
  * Add the target's migrations and seeds settings: its own block over the top-level one, key by
@@ -215,8 +234,12 @@ function withProjectPaths(
   config: z.output<typeof configSchema>,
   baseDir: string,
 ): Target {
-  const own: { migrations?: MigrationsBlock; seeds?: SeedsBlock; doctor?: DoctorBlock } =
-    typeof entry === 'string' ? {} : entry;
+  const own: {
+    migrations?: MigrationsBlock;
+    seeds?: SeedsBlock;
+    doctor?: DoctorBlock;
+    backups?: BackupsBlock;
+  } = typeof entry === 'string' ? {} : entry;
   const m: MigrationsBlock = { ...config.migrations, ...own.migrations };
   const s: SeedsBlock = { ...config.seeds, ...own.seeds };
   const resolve = (p: string): string => path.resolve(baseDir, p);
@@ -238,8 +261,10 @@ function withProjectPaths(
     ...(Object.keys(thresholds).length > 0 ? { thresholds } : {}),
     ...(skip.length > 0 ? { skip } : {}),
   };
+  const backups = backupSettings(config.backups, own.backups, resolve);
   return {
     ...target,
+    ...(backups ? { backups } : {}),
     ...(Object.keys(doctor).length > 0 ? { doctor } : {}),
     ...(Object.keys(migrations).length > 0 ? { migrations } : {}),
     ...(Object.keys(seeds).length > 0 ? { seeds } : {}),

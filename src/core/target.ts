@@ -43,6 +43,31 @@ export interface Target {
   seeds?: { dir?: string; table?: string };
   /** Doctor settings (config `doctor: { thresholds, skip }`): threshold overrides, checks to leave out. */
   doctor?: { thresholds?: Record<string, number>; skip?: string[] };
+  /**
+   * Backup settings (config `backups: {…}`, the target's own over the top-level block), with
+   * `storage` and `keyFile` made absolute (an `s3://` storage stays as written).
+   */
+  backups?: BackupSettings;
+}
+
+export interface BackupNotifyChannelSettings {
+  type: 'webhook' | 'slack' | 'email';
+  on?: 'failure' | 'always';
+  [key: string]: unknown;
+}
+
+export interface BackupSettings {
+  storage?: string;
+  s3?: { endpoint?: string; region?: string; forcePathStyle?: boolean };
+  key?: string;
+  keyFile?: string;
+  encrypt?: boolean;
+  compressionLevel?: number;
+  jobs?: number;
+  verify?: boolean;
+  retention?: { keepLast?: number; daily?: number; weekly?: number; monthly?: number; yearly?: number };
+  schedule?: { backup?: string; verify?: string; prune?: string };
+  notify?: BackupNotifyChannelSettings[];
 }
 
 export const defaultTargetOptions: TargetOptions = {

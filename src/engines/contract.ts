@@ -4,6 +4,7 @@
  * for a driver. Code outside `src/engines/` asks capability flags and role presence; it never
  * compares engine names.
  */
+import type { BackupRole } from './backup-role.js';
 import type { ConnectionSpec } from '../core/connection-spec.js';
 import type { Logger } from '../core/logger.js';
 import type { SchemaModel } from '../core/schema-model.js';
@@ -291,6 +292,7 @@ export interface EngineRoles {
   schemaDump?: () => Promise<SchemaDumpRole>;
   scratchDatabase?: () => Promise<ScratchDatabaseRole>;
   doctorFacts?: () => Promise<DoctorFactsRole>;
+  backup?: () => Promise<BackupRole>;
 }
 
 export interface EngineDefinition {

@@ -2,17 +2,28 @@
  * Turn a storage spec from the config or the command line into a {@link BackupStorage}:
  *
  * - a path (absolute, or relative to the working directory) or a `file://` URL → a local directory;
- * - `s3://bucket/prefix` → S3-compatible object storage (not available yet).
+ * - `s3://bucket/prefix` → an S3-compatible bucket; endpoint, region and path style from
+ *   `options.s3` or the AWS environment, credentials only from the AWS environment (never the URL).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, NotAvailableError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { LocalStorage } from './local-storage.js';
+import { S3Storage } from './s3-storage.js';
 import { defaultStorageSpec, type BackupStorage } from './storage.js';
 
 export interface OpenStorageOptions {
   /** What relative paths are relative to. Default `process.cwd()`. */
   cwd?: string;
+  /** For `s3://` storages: where the S3-compatible service is (defaults: the AWS environment). */
+  s3?: {
+    /** e.g. `http://127.0.0.1:9000`; default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS. */
+    endpoint?: string;
+    /** Default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1. */
+    region?: string;
+    /** Path-style URLs; default on with a custom endpoint. */
+    forcePathStyle?: boolean;
+  };
 }
 
 export function openStorage(
@@ -30,12 +41,7 @@ export function openStorage(
     return new LocalStorage(path.resolve(options.cwd ?? process.cwd(), trimmed));
   }
   if (scheme === 'file') return new LocalStorage(fileURLToPath(trimmed));
-  if (scheme === 's3') {
-    throw new NotAvailableError(
-      `S3 storage (${trimmed}) is not available yet.`,
-      `Use a local directory for now (default ${defaultStorageSpec}).`,
-    );
-  }
+  if (scheme === 's3') return new S3Storage(trimmed, { ...options.s3 });
   throw new ConfigError(`Unsupported backup storage "${trimmed}".`, {
     hint: `Use a directory (default ${defaultStorageSpec}) or s3://bucket/prefix.`,
   });

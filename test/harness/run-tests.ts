@@ -3,8 +3,8 @@
  *
  *   node --import tsx test/harness/run-tests.ts [--node-test-flag=value …] [file-or-dir …]
  *
- * 1. For each server engine (postgres, mysql, redis): use `DBWARD_TEST_<ENGINE>_URL` if it is set,
- *    otherwise start a throwaway server (all three in parallel). An engine that cannot be started
+ * 1. For each server engine (postgres, mysql, redis, s3): use `DBWARD_TEST_<ENGINE>_URL` if it is set,
+ *    otherwise start a throwaway server (all in parallel; s3 is moto, see servers/s3-server.ts). An engine that cannot be started
  *    is skipped with a printed reason, except under CI=true, where that is a failure.
  * 2. Run `node --import tsx --test` over the given files (directories are searched), or over every
  *    `test/**\/*.test.ts`, with the URLs in the environment. Arguments starting with `-` are passed
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { start as startMariadb } from './servers/mariadb-server.js';
 import { start as startPostgres } from './servers/postgres-server.js';
 import { start as startRedis } from './servers/redis-server.js';
+import { start as startS3 } from './servers/s3-server.js';
 import { errorMessage, isSkipped, stopAllServers } from './servers/server-process.js';
 import type { StartedServer, StartResult } from './servers/server-process.js';
 
@@ -25,7 +26,7 @@ const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
 interface Engine {
-  name: 'postgres' | 'mysql' | 'redis';
+  name: 'postgres' | 'mysql' | 'redis' | 's3';
   envVar: string;
   start: () => Promise<StartResult>;
 }
@@ -34,6 +35,7 @@ const engines: Engine[] = [
   { name: 'postgres', envVar: 'DBWARD_TEST_POSTGRES_URL', start: startPostgres },
   { name: 'mysql', envVar: 'DBWARD_TEST_MYSQL_URL', start: startMariadb },
   { name: 'redis', envVar: 'DBWARD_TEST_REDIS_URL', start: startRedis },
+  { name: 's3', envVar: 'DBWARD_TEST_S3_URL', start: startS3 },
 ];
 
 const started: StartedServer[] = [];

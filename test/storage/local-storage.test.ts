@@ -13,9 +13,11 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { hashReadable } from '../../src/backup/hash-stream.js';
 import { newBackupId, type BackupManifest } from '../../src/backup/manifest.js';
-import { DbwardError, NotAvailableError } from '../../src/core/errors.js';
+import { DbwardError } from '../../src/core/errors.js';
 import { LocalStorage } from '../../src/storage/local-storage.js';
 import { openStorage } from '../../src/storage/open-storage.js';
+import { S3Storage } from '../../src/storage/s3-storage.js';
+import { storageContract } from './storage-contract.js';
 
 const hour = 60 * 60 * 1000;
 
@@ -482,16 +484,30 @@ describe('openStorage', () => {
     assert.equal(openStorage('file:///var/backups/db').location, '/var/backups/db');
   });
 
-  it('says S3 is not available yet, and refuses unknown schemes', () => {
-    assert.throws(
-      () => openStorage('s3://bucket/prefix'),
-      (err: unknown) => {
-        assert.ok(err instanceof NotAvailableError);
-        assert.match(err.message, /S3 storage \(s3:\/\/bucket\/prefix\) is not available yet/);
-        return true;
-      },
-    );
+  it('opens s3:// as S3 storage (see s3-storage.test.ts), and refuses unknown schemes', () => {
+    const s3 = openStorage('s3://bucket/prefix', { s3: { endpoint: 'http://127.0.0.1:1' } });
+    assert.ok(s3 instanceof S3Storage);
+    assert.equal(s3.location, 's3://bucket/prefix');
+    s3.close();
     assert.throws(() => openStorage('ftp://host/dir'), { code: 'E_CONFIG' });
     assert.throws(() => openStorage('  '), { code: 'E_CONFIG' });
+  });
+});
+
+// The behaviours every storage promises, run against a local directory too.
+storageContract('local', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dbward-storage-contract-'));
+  const base = path.join(dir, 'backups');
+  const at = (target: string, name: string): string => path.join(base, target, name);
+  return Promise.resolve({
+    storage: new LocalStorage(base),
+    reopen: () => new LocalStorage(base),
+    names: async (target: string) => (await fsp.readdir(path.join(base, target)).catch(() => [])).sort(),
+    writeRaw: async (target: string, name: string, content: string | Buffer) => {
+      await fsp.mkdir(path.join(base, target), { recursive: true, mode: 0o700 });
+      await fsp.writeFile(at(target, name), content);
+    },
+    removeRaw: (target: string, name: string) => fsp.unlink(at(target, name)),
+    cleanup: () => fsp.rm(dir, { recursive: true, force: true }),
   });
 });

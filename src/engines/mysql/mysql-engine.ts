@@ -25,5 +25,6 @@ export const mysqlEngine: EngineDefinition = {
     schemaDump: async () => (await import('./mysql-schema-dump.js')).mysqlSchemaDumpRole,
     scratchDatabase: async () => (await import('./mysql-scratch-database.js')).mysqlScratchDatabaseRole,
     doctorFacts: async () => (await import('./mysql-doctor-facts.js')).mysqlDoctorFactsRole,
+    backup: async () => (await import('./mysql-backup.js')).mysqlBackupRole,
   },
 };

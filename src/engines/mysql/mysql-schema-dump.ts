@@ -75,6 +75,28 @@ export function buildDumpInvocation(
       `Cannot dump database "${database}": a name starting with "-" would be read as an option.`,
     );
   }
+  const args = [
+    `--defaults-extra-file=${optionFilePath}`,
+    '--no-data',
+    '--skip-comments',
+    '--skip-dump-date',
+    '--routines',
+    '--triggers',
+    '--events',
+    '--single-transaction',
+    '--no-tablespaces',
+    // Oracle's mysqldump writes the server's GTID set into the dump when GTIDs are on.
+    ...(tool.mariadb ? [] : ['--set-gtid-purged=OFF']),
+    database,
+  ];
+  return { args, optionFile: clientOptionFile(spec, tool.mariadb) };
+}
+
+/**
+ * The `[client]` option-file text for `spec` (user, password, host/port or socket, charset,
+ * TLS), read by every MySQL client tool through `--defaults-extra-file`. Write it with mode 0600.
+ */
+export function clientOptionFile(spec: ConnectionSpec, mariadb: boolean): string {
   const lines = ['[client]'];
   const set = (key: string, value: string | number | undefined): void => {
     if (value !== undefined) lines.push(`${key}=${optionValue(String(value))}`);
@@ -92,23 +114,9 @@ export function buildDumpInvocation(
     lines.push('protocol=tcp');
   }
   if (spec.params.charset) set('default-character-set', spec.params.charset);
-  lines.push(...sslOptionLines(spec.params, tool.mariadb));
+  lines.push(...sslOptionLines(spec.params, mariadb));
 
-  const args = [
-    `--defaults-extra-file=${optionFilePath}`,
-    '--no-data',
-    '--skip-comments',
-    '--skip-dump-date',
-    '--routines',
-    '--triggers',
-    '--events',
-    '--single-transaction',
-    '--no-tablespaces',
-    // Oracle's mysqldump writes the server's GTID set into the dump when GTIDs are on.
-    ...(tool.mariadb ? [] : ['--set-gtid-purged=OFF']),
-    database,
-  ];
-  return { args, optionFile: `${lines.join('\n')}\n` };
+  return `${lines.join('\n')}\n`;
 }
 
 /**
@@ -154,26 +162,38 @@ function sslOptionLines(params: Record<string, string>, mariadb: boolean): strin
 export async function findDumpTool(env: NodeJS.ProcessEnv = process.env): Promise<DumpTool> {
   const override = env[dumpToolEnvVar];
   const candidates = override ? [override] : ['mariadb-dump', 'mysqldump'];
-  for (const command of candidates) {
-    let result: RunResult;
-    try {
-      result = await run(command, ['--version']);
-    } catch (err) {
-      if (isNotFound(err)) continue;
-      throw dumpError(`Could not run ${command}: ${(err as Error).message}`, {
-        hint: missingHint,
-        cause: err,
-      });
-    }
-    const versionText = result.stdout.trim() || result.stderr.trim();
-    return { command, versionText, ...parseToolVersion(versionText) };
-  }
+  const found = await lookupTool(candidates, (command, err) =>
+    dumpError(`Could not run ${command}: ${err.message}`, { hint: missingHint, cause: err }),
+  );
+  if (found) return found;
   throw dumpError(
     override
       ? `${override} (from ${dumpToolEnvVar}) was not found; cannot dump the MySQL schema.`
       : 'mariadb-dump (or mysqldump) was not found on PATH; cannot dump the MySQL schema.',
     { hint: missingHint },
   );
+}
+
+/**
+ * The first of `candidates` that runs, with what its `--version` says; undefined when none is
+ * installed. A tool that exists but cannot run is an error made by `runError`.
+ */
+export async function lookupTool(
+  candidates: string[],
+  runError: (command: string, err: Error) => Error,
+): Promise<DumpTool | undefined> {
+  for (const command of candidates) {
+    let result: RunResult;
+    try {
+      result = await run(command, ['--version']);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw runError(command, err as Error);
+    }
+    const versionText = result.stdout.trim() || result.stderr.trim();
+    return { command, versionText, ...parseToolVersion(versionText) };
+  }
+  return undefined;
 }
 
 /** Flavor and major.minor from `--version` output. MariaDB's `Distrib` is the server release. */
@@ -193,20 +213,33 @@ export function checkToolVersion(
   tool: Pick<DumpTool, 'command' | 'mariadb' | 'version'>,
   serverVersion: string,
 ): void {
-  const serverMariadb = /mariadb/i.test(serverVersion);
-  const m = /(\d+)\.(\d+)/.exec(serverVersion.replace(/^5\.5\.5-/, ''));
-  if (!m || !tool.version || serverMariadb !== tool.mariadb) return;
-  const server: [number, number] = [Number(m[1]), Number(m[2])];
-  const [tMajor, tMinor] = tool.version;
-  if (tMajor > server[0] || (tMajor === server[0] && tMinor >= server[1])) return;
+  const older = toolOlderThanServer(tool, serverVersion);
+  if (!older) return;
   const flavor = tool.mariadb ? 'MariaDB' : 'MySQL';
   const name = path.basename(tool.command);
   throw dumpError(
-    `${name} is from ${flavor} ${String(tMajor)}.${String(tMinor)}, older than the server (${serverVersion}); it may dump the schema wrongly.`,
+    `${name} is from ${flavor} ${older.tool}, older than the server (${serverVersion}); it may dump the schema wrongly.`,
     {
-      hint: `Install the ${tool.mariadb ? 'mariadb-client' : 'mysql-client'} ${String(server[0])}.${String(server[1])} or newer (or point ${dumpToolEnvVar} at it), or pass --no-dump`,
+      hint: `Install the ${tool.mariadb ? 'mariadb-client' : 'mysql-client'} ${older.server} or newer (or point ${dumpToolEnvVar} at it), or pass --no-dump`,
     },
   );
+}
+
+/**
+ * When `tool` is older (major.minor) than a server of the same flavor: both versions as
+ * `major.minor` text; undefined when it is not, or when the versions cannot be compared.
+ */
+export function toolOlderThanServer(
+  tool: Pick<DumpTool, 'mariadb' | 'version'>,
+  serverVersion: string,
+): { tool: string; server: string } | undefined {
+  const serverMariadb = /mariadb/i.test(serverVersion);
+  const m = /(\d+)\.(\d+)/.exec(serverVersion.replace(/^5\.5\.5-/, ''));
+  if (!m || !tool.version || serverMariadb !== tool.mariadb) return undefined;
+  const server: [number, number] = [Number(m[1]), Number(m[2])];
+  const [tMajor, tMinor] = tool.version;
+  if (tMajor > server[0] || (tMajor === server[0] && tMinor >= server[1])) return undefined;
+  return { tool: `${String(tMajor)}.${String(tMinor)}`, server: `${String(server[0])}.${String(server[1])}` };
 }
 
 // A quoted identifier or user part: `a``b` or 'a''b', or a bare word.

@@ -23,5 +23,6 @@ export const postgresEngine: EngineDefinition = {
     schemaDump: async () => (await import('./postgres-schema-dump.js')).postgresSchemaDumpRole,
     scratchDatabase: async () => (await import('./postgres-scratch-database.js')).postgresScratchDatabaseRole,
     doctorFacts: async () => (await import('./postgres-doctor-facts.js')).postgresDoctorFactsRole,
+    backup: async () => (await import('./postgres-backup.js')).postgresBackupRole,
   },
 };

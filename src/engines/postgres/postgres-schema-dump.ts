@@ -74,6 +74,15 @@ export function pgDumpInvocation(
   spec: ConnectionSpec,
   target?: Pick<Target, 'options'>,
 ): { args: string[]; env: Record<string, string> } {
+  return { args: ['--schema-only', '--no-owner', '--no-privileges'], env: libpqEnv(spec, target) };
+}
+
+/**
+ * The libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, TLS settings, …) for a
+ * connection spec: how every PostgreSQL client tool dbward runs gets its connection, so that no
+ * secret is ever in argv.
+ */
+export function libpqEnv(spec: ConnectionSpec, target?: Pick<Target, 'options'>): Record<string, string> {
   const { params } = spec;
   const env: Record<string, string> = {};
   const set = (key: string, value: string | number | undefined): void => {
@@ -92,7 +101,7 @@ export function pgDumpInvocation(
   set('PGSSLCERT', params.sslcert);
   set('PGSSLKEY', params.sslkey);
   if (target) set('PGCONNECT_TIMEOUT', Math.max(2, Math.ceil(target.options.connectTimeoutMs / 1000)));
-  return { args: ['--schema-only', '--no-owner', '--no-privileges'], env };
+  return env;
 }
 
 /** node-postgres' `?ssl=` as a libpq sslmode: `no-verify` encrypts only, `true` verifies. */
@@ -107,7 +116,7 @@ function sslModeFromSslParam(ssl: string | undefined): string | undefined {
  * or PGSSLMODE in the shell cannot point pg_dump at another server than the target. PGPASSFILE
  * stays: it only supplies a password the URL did not.
  */
-function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) continue;
@@ -123,7 +132,16 @@ function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
  * side there, and the one on PATH is not always the newest), else `pg_dump` on PATH.
  */
 export function findPgDump(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const override = env[pgDumpEnvOverride];
+  return findPgTool('pg_dump', pgDumpEnvOverride, env);
+}
+
+/** {@link findPgDump} for any PostgreSQL client tool (`pg_restore`), with its own override variable. */
+export function findPgTool(
+  tool: string,
+  envOverride: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const override = env[envOverride];
   if (override) return isExecutable(override) ? override : undefined;
   const base = '/usr/lib/postgresql';
   let majors: string[] = [];
@@ -134,10 +152,10 @@ export function findPgDump(env: NodeJS.ProcessEnv = process.env): string | undef
   }
   majors.sort((a, b) => Number(b) - Number(a));
   for (const major of majors) {
-    const candidate = path.join(base, major, 'bin', 'pg_dump');
+    const candidate = path.join(base, major, 'bin', tool);
     if (isExecutable(candidate)) return candidate;
   }
-  const exe = process.platform === 'win32' ? 'pg_dump.exe' : 'pg_dump';
+  const exe = process.platform === 'win32' ? `${tool}.exe` : tool;
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, exe);
@@ -167,11 +185,11 @@ export function parsePgDumpVersion(output: string): number | undefined {
 }
 
 /** The major release of a version number, comparable across eras: 150014 → 1500; 90624 → 906 (9.6). */
-function majorOf(num: number): number {
+export function majorOf(num: number): number {
   return num >= 100000 ? Math.floor(num / 10000) * 100 : Math.floor(num / 100);
 }
 
-function majorLabel(num: number): string {
+export function majorLabel(num: number): string {
   return num >= 100000
     ? String(Math.floor(num / 10000))
     : `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}`;

@@ -21,5 +21,6 @@ export const redisEngine: EngineDefinition = {
     inspect: async () => (await import('./redis-inspect.js')).redisInspectRole,
     keyValueMigrationStore: async () => (await import('./redis-migration-store.js')).redisMigrationStoreRole,
     doctorFacts: async () => (await import('./redis-doctor-facts.js')).redisDoctorFactsRole,
+    backup: async () => (await import('./redis-backup.js')).redisBackupRole,
   },
 };

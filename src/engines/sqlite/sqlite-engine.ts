@@ -23,5 +23,6 @@ export const sqliteEngine: EngineDefinition = {
     migrationStore: async () => (await import('./sqlite-migration-store.js')).sqliteMigrationStoreRole,
     scratchDatabase: async () => (await import('./sqlite-scratch-database.js')).sqliteScratchDatabaseRole,
     doctorFacts: async () => (await import('./sqlite-doctor-facts.js')).sqliteDoctorFactsRole,
+    backup: async () => (await import('./sqlite-backup.js')).sqliteBackupRole,
   },
 };

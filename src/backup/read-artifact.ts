@@ -1,0 +1,96 @@
+/**
+ * Read a stored backup back as the raw dump: storage → SHA-256 → decryption (authenticated, chunk
+ * by chunk) → zstd decompression (which checks its own frame checksums). Verification streams this
+ * straight into a scratch copy; restore first reads the whole artifact once with
+ * {@link checkArtifact}, so a flipped byte, a truncated file or a wrong key is found before a
+ * single byte reaches the target database.
+ */
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ConfigError } from '../core/errors.js';
+import type { BackupStorage } from '../storage/storage.js';
+import type { BackupKey } from './backup-key.js';
+import { BackupCorruptError, BackupWrongKeyError, createDecryptStream } from './encryption.js';
+import { createHashStream } from './hash-stream.js';
+import type { BackupManifest } from './manifest.js';
+import { settleAll } from './pipeline-errors.js';
+import { createZstdDecompressStream } from './zstd-stream.js';
+
+export interface PlainArtifact {
+  /** The raw dump bytes; read to the end (or destroy) it. */
+  stream: Readable;
+  /**
+   * Settles once the whole artifact went through: rejects with the decryption or decompression
+   * error, or with E_BACKUP_CORRUPT when the stored bytes differ from the manifest's SHA-256.
+   */
+  done: Promise<void>;
+}
+
+/**
+ * The key to read `manifest`'s artifact with: null for an unencrypted backup. Throws when the backup
+ * is encrypted and no key is configured, or the configured key is not the one it was made with.
+ */
+export function keyFor(manifest: BackupManifest, key: BackupKey | null): BackupKey | null {
+  if (!manifest.encryption) return null;
+  if (!key) {
+    throw new ConfigError(
+      `Backup ${manifest.id} is encrypted (key id ${manifest.encryption.keyId}) and no backup key is configured.`,
+      { hint: 'Pass --key-file, set DBWARD_BACKUP_KEY, or set backups.key/keyFile in the config.' },
+    );
+  }
+  if (key.id !== manifest.encryption.keyId) throw new BackupWrongKeyError(manifest.encryption.keyId, key.id);
+  return key;
+}
+
+/** Open `manifest`'s artifact as the raw dump stream. */
+export async function openPlainArtifact(
+  storage: BackupStorage,
+  manifest: BackupManifest,
+  key: BackupKey | null,
+): Promise<PlainArtifact> {
+  const readKey = keyFor(manifest, key);
+  const source = await storage.openArtifact(manifest);
+  const hash = createHashStream();
+  const out = new PassThrough();
+  const flowing = pipeline([
+    source,
+    hash,
+    ...(readKey ? [createDecryptStream(readKey)] : []),
+    createZstdDecompressStream(),
+    out,
+  ]);
+  const done = flowing.then(() => {
+    const { bytes, sha256 } = hash.result();
+    if (bytes !== manifest.storedBytes || sha256 !== manifest.sha256) {
+      throw new BackupCorruptError(
+        `Backup ${manifest.id}: the stored artifact (${bytes} bytes, SHA-256 ${sha256.slice(0, 12)}…) is not the one the manifest describes (${manifest.storedBytes} bytes, ${manifest.sha256.slice(0, 12)}…).`,
+      );
+    }
+  });
+  // The consumer may finish (and settle) first; `done` is awaited by the caller.
+  done.catch(() => {});
+  return { stream: out, done };
+}
+
+/**
+ * Read the whole artifact without output: every byte's checksum, every encrypted chunk's tag and
+ * the final-chunk marker, every zstd frame. Resolves with the raw size; rejects saying which check failed.
+ */
+export async function checkArtifact(
+  storage: BackupStorage,
+  manifest: BackupManifest,
+  key: BackupKey | null,
+): Promise<{ rawBytes: number }> {
+  const artifact = await openPlainArtifact(storage, manifest, key);
+  let rawBytes = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      rawBytes += chunk.length;
+      callback();
+    },
+  });
+  await settleAll({ read: pipeline(artifact.stream, sink), artifact: artifact.done }, () =>
+    artifact.stream.destroy(),
+  );
+  return { rawBytes };
+}

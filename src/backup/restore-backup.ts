@@ -1,0 +1,126 @@
+/**
+ * Restore a backup into a database. Order matters for safety:
+ *
+ * 1. the whole artifact is read once and checked — SHA-256 against the manifest, every encrypted
+ *    chunk's tag and the final-chunk marker, every zstd frame — so damage or a wrong key is found
+ *    before a single byte reaches the database;
+ * 2. a non-empty database is refused unless `force` is set, with a list of what would be replaced;
+ * 3. only then is the artifact streamed into the engine's restore tool.
+ */
+import type { ConnectionSpec } from '../core/connection-spec.js';
+import { DbwardError, UsageError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Target } from '../core/target.js';
+import type { LoadContext } from '../engines/backup-role.js';
+import type { EngineConnection } from '../engines/contract.js';
+import { engineForUrl } from '../engines/registry.js';
+import type { BackupStorage } from '../storage/storage.js';
+import { artifactFormat } from './artifact-name.js';
+import type { BackupKey } from './backup-key.js';
+import type { BackupManifest } from './manifest.js';
+import { settleAll } from './pipeline-errors.js';
+import { checkArtifact, openPlainArtifact } from './read-artifact.js';
+import { backupRoleFor, countingStream, withTempDir } from './take-backup.js';
+
+/** How many existing objects a refusal lists before "and N more". */
+const listedExisting = 20;
+
+export interface RestoreBackupOptions {
+  storage: BackupStorage;
+  key: BackupKey | null;
+  logger: Logger;
+  /** Replace a non-empty database. */
+  force?: boolean;
+  /** Parallel restore workers where the engine supports them. */
+  jobs?: number;
+  /** Only these tables (names as in the manifest). */
+  tables?: string[];
+  /** Called before the check pass and the load: for a progress display. */
+  onPhase?: (phase: 'check' | 'load', totalRawBytes: number) => void;
+  onProgress?: (rawBytes: number) => void;
+}
+
+export interface RestoreResult {
+  manifest: BackupManifest;
+  /** What the database held before (empty when it was empty). */
+  replaced: string[];
+  rawBytes: number;
+}
+
+/**
+ * Check the artifact, then restore it through `conn` (connected to `target`, the destination).
+ * Returns what was replaced; throws E_RESTORE_NOT_EMPTY (nothing changed) without `force`.
+ */
+export async function restoreBackup(
+  conn: EngineConnection,
+  target: Target,
+  manifest: BackupManifest,
+  options: RestoreBackupOptions,
+): Promise<RestoreResult> {
+  const engine = engineForUrl(target.url);
+  if (engine.id !== manifest.engine) {
+    throw new UsageError(
+      `Backup ${manifest.id} is a ${manifest.engine} backup; ${target.name} is a ${engine.displayName} database.`,
+      'Restore into a database of the same engine (--to or --to-url).',
+    );
+  }
+  const role = await backupRoleFor(engine);
+  const spec: ConnectionSpec = engine.parseUrl(target.url);
+  const { extension } = artifactFormat(manifest);
+  if (options.tables !== undefined) checkTableNames(manifest, options.tables);
+
+  options.onPhase?.('check', manifest.rawBytes);
+  await checkArtifact(options.storage, manifest, options.key);
+
+  return withTempDir('restore', async (tempDir) => {
+    const ctx: LoadContext = {
+      target,
+      spec,
+      logger: options.logger,
+      tempDir,
+      extension,
+      jobs: options.jobs ?? 1,
+      ...(options.tables ? { tables: options.tables } : {}),
+    };
+    const existing = await role.existingContents(conn, ctx);
+    if (existing.length > 0 && !options.force) {
+      const shown = existing.slice(0, listedExisting).map((e) => `  ${e}`);
+      if (existing.length > listedExisting) shown.push(`  … and ${existing.length - listedExisting} more`);
+      throw new DbwardError(
+        'E_RESTORE_NOT_EMPTY',
+        `${target.name} is not empty; restoring ${manifest.id} would replace:\n${shown.join('\n')}`,
+        {
+          hint: 'Restore into an empty database (--to, --to-url, --create), or pass --force to replace these.',
+        },
+      );
+    }
+    options.onPhase?.('load', manifest.rawBytes);
+    const artifact = await openPlainArtifact(options.storage, manifest, options.key);
+    let rawBytes = 0;
+    const counted = artifact.stream.pipe(
+      countingStream((n) => {
+        rawBytes += n;
+        options.onProgress?.(rawBytes);
+      }),
+    );
+    artifact.stream.once('error', (err) => counted.destroy(err));
+    await settleAll(
+      { restore: role.restore(counted, conn, ctx), artifact: artifact.done },
+      () => artifact.stream.destroy(),
+      ['restore'],
+    );
+    return { manifest, replaced: existing, rawBytes };
+  });
+}
+
+/** Every requested table must be in the backup: a typo must not restore nothing, silently. */
+function checkTableNames(manifest: BackupManifest, tables: string[]): void {
+  const known = new Set(manifest.tables.map((t) => t.name));
+  const unknown = tables.filter((t) => !known.has(t));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `Backup ${manifest.id} has no table ${unknown.map((t) => `"${t}"`).join(', ')}.`,
+      `Its tables: ${[...known].slice(0, 30).join(', ')}${known.size > 30 ? ', …' : ''}`,
+    );
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Take one backup: engine dump → zstd → authenticated encryption (when a key is configured) →
+ * SHA-256 → storage, streaming end to end, then the manifest — last. A backup counts as good only
+ * when every stage succeeded: the dump tool exited 0 with non-empty output and its end marker
+ * (the engine role checks that), compression and encryption finished, the storage has every byte.
+ * Anything short of that leaves no manifest, so nothing is listed, and the partial artifact is
+ * removed (by the storage on failure, or by the next run's cleanup after a crash).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ConnectionSpec } from '../core/connection-spec.js';
+import { DbwardError, NotAvailableError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Target } from '../core/target.js';
+import { dbwardVersion } from '../core/version.js';
+import type { BackupContext, BackupRole } from '../engines/backup-role.js';
+import type { EngineConnection, EngineDefinition } from '../engines/contract.js';
+import { engineForUrl } from '../engines/registry.js';
+import type { BackupStorage } from '../storage/storage.js';
+import type { BackupKey } from './backup-key.js';
+import { createEncryptStream, describeScheme } from './encryption.js';
+import { createHashStream } from './hash-stream.js';
+import { newBackupId, type BackupManifest } from './manifest.js';
+import { artifactName } from './artifact-name.js';
+import { settleAll } from './pipeline-errors.js';
+import { createZstdCompressStream, defaultZstdLevel } from './zstd-stream.js';
+
+export interface BackupProgress {
+  /** Bytes the dump tool has produced so far. */
+  rawBytes: number;
+  /** Bytes written to storage so far (compressed, encrypted). */
+  storedBytes: number;
+}
+
+export interface TakeBackupOptions {
+  storage: BackupStorage;
+  /** Encrypt with this key; null = unencrypted. */
+  key: BackupKey | null;
+  /** zstd level. Default 3. */
+  compressionLevel?: number;
+  /** Parallel dump workers where the engine supports them. Default 1. */
+  jobs?: number;
+  logger: Logger;
+  onProgress?: (progress: BackupProgress) => void;
+  /** "Now", for tests. */
+  now?: () => Date;
+}
+
+/** The engine's backup role, or a NotAvailableError naming the engine. */
+export async function backupRoleFor(engine: EngineDefinition): Promise<BackupRole> {
+  const load = engine.roles.backup;
+  if (!load) {
+    throw new NotAvailableError(
+      `Backups of ${engine.displayName} databases are not available.`,
+      'Back up with the engine’s own tools for now.',
+    );
+  }
+  return load();
+}
+
+/** Run `fn` with a private temporary directory that is removed afterwards, whatever happens. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), `dbward-${prefix}-`));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Take a backup of `target` through `conn`; resolves with the finalized manifest. */
+export async function takeBackup(
+  conn: EngineConnection,
+  target: Target,
+  options: TakeBackupOptions,
+): Promise<BackupManifest> {
+  const engine = engineForUrl(target.url);
+  const role = await backupRoleFor(engine);
+  const spec: ConnectionSpec = engine.parseUrl(target.url);
+  const now = options.now ?? (() => new Date());
+  const level = options.compressionLevel ?? defaultZstdLevel;
+  return withTempDir('backup', async (tempDir) => {
+    const ctx: BackupContext = { target, spec, logger: options.logger, tempDir, jobs: options.jobs ?? 1 };
+    const plan = await role.plan(conn, ctx);
+    const started = now();
+    const id = newBackupId(target.name, started);
+    const name = artifactName(id, plan.extension, options.key !== null);
+    options.logger.info(`backup ${id}: ${plan.tool.name} ${plan.tool.version} → ${options.storage.location}`);
+
+    const dump = await role.dump(conn, ctx, plan);
+    const progress: BackupProgress = { rawBytes: 0, storedBytes: 0 };
+    const report = (): void => options.onProgress?.({ ...progress });
+    const rawCounter = countingStream((n) => {
+      progress.rawBytes += n;
+    });
+    const storedCounter = countingStream((n) => {
+      progress.storedBytes += n;
+      report();
+    });
+    const hash = createHashStream();
+    const toStorage = new PassThrough();
+    const stages: NodeJS.ReadWriteStream[] = [
+      dump.stream as unknown as NodeJS.ReadWriteStream,
+      rawCounter,
+      createZstdCompressStream({ level }),
+      ...(options.key ? [createEncryptStream(options.key)] : []),
+      hash,
+      storedCounter,
+    ];
+    const flowing = pipeline([...stages, toStorage]);
+    const stored = options.storage.putArtifact(id, name, toStorage);
+    const outcome = await settleAll({ flowing, stored, dump: dump.done }, () => dump.abort());
+    const { dump: counts, stored: put } = outcome;
+
+    if (progress.rawBytes === 0) {
+      throw new DbwardError('E_BACKUP_DUMP', `${plan.tool.name} produced no output: not a backup.`, {
+        hint: 'Run the dump tool by hand to see why; nothing was stored.',
+        context: { target: target.name, engine: engine.id, operation: 'backup' },
+      });
+    }
+    const finished = now();
+    const manifest: BackupManifest = {
+      formatVersion: 1,
+      id,
+      target: target.name,
+      engine: engine.id,
+      serverVersion: plan.serverVersion,
+      tool: plan.tool,
+      dbwardVersion: dbwardVersion(),
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: Math.max(0, finished.getTime() - started.getTime()),
+      rawBytes: progress.rawBytes,
+      storedBytes: put.bytes,
+      sha256: hash.result().sha256,
+      compression: { algorithm: 'zstd', level },
+      encryption: options.key ? { ...describeScheme(), keyId: options.key.id } : null,
+      tables: counts.tables,
+      artifact: name,
+      verification: null,
+    };
+    await options.storage.finalize(id, name, manifest);
+    return manifest;
+  });
+}
+
+/** A pass-through that reports how many bytes went by. */
+export function countingStream(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+}

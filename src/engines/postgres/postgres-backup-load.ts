@@ -1,0 +1,220 @@
+/**
+ * Loading a PostgreSQL dump into a database with pg_restore: a scratch database for
+ * verification, or the target for a restore.
+ *
+ * `--no-owner --no-privileges`: the user restoring becomes the owner of every object and no
+ * GRANTs are replayed. Roles are cluster-wide and are not in a database dump, so the source's
+ * owners and grantees may not exist here, and replaying them would fail the restore (we stop on
+ * the first error). Whoever needs the original owners and grants restores with pg_restore
+ * directly, as a superuser.
+ *
+ * - `pgdump` (custom format) streams into pg_restore's stdin, unless restoring with several jobs
+ *   or only some tables: then it is written to a file under ctx.tempDir first. pg_restore -j
+ *   works on a custom archive pg_dump wrote to a pipe (no data offsets in its TOC; checked with
+ *   PostgreSQL 15, where pg_restore scans forward for each table's data when the file is seekable).
+ * - `pgdir.tar` is unpacked by GNU tar under ctx.tempDir, then restored with `-Fd -j N`.
+ * - `tables`: a filtered table of contents (`pg_restore -l`, keep those tables' TABLE, TABLE DATA
+ *   and own CONSTRAINT entries, `-L list`) restores only their definitions, primary/unique/check
+ *   constraints and data, like `pg_restore -t` but schema-qualified. What they depend on (schema,
+ *   types, sequences of serial defaults) must already exist; indexes, defaults taken from
+ *   sequences and foreign keys are not restored (the TOC listing does not tie them to a table),
+ *   and --clean cannot drop a table other tables' foreign keys point at.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ConnectionSpec } from '../../core/connection-spec.js';
+import { DbwardError } from '../../core/errors.js';
+import type { Target } from '../../core/target.js';
+import type { LoadContext } from '../backup-role.js';
+import {
+  dbnameArg,
+  describeExit,
+  errorContext,
+  requireTool,
+  stripSecret,
+  succeeded,
+  toolEnv,
+  watchExit,
+  type ErrorContext,
+} from './postgres-backup-tools.js';
+
+/** Where a dump is loaded. */
+export interface LoadDestination {
+  database: string;
+  spec: ConnectionSpec;
+  target: Target;
+  /** Drop the archive's objects first (`--clean --if-exists`): restore over existing contents. */
+  clean: boolean;
+  /** The server's major version, for install hints. */
+  major: string;
+}
+
+export function restoreError(message: string, context: ErrorContext, cause?: unknown): DbwardError {
+  return new DbwardError('E_BACKUP_RESTORE', `Loading the PostgreSQL dump failed: ${message}`, {
+    hint: 'Read pg_restore’s message above; it connects with the target URL’s settings.',
+    context,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+export async function loadArchive(source: Readable, into: LoadDestination, ctx: LoadContext): Promise<void> {
+  const context = errorContext(ctx.target, 'restore');
+  const pgRestore = requireTool('pg_restore', into.major, context);
+  const env = toolEnv(into.spec, into.target);
+  const password = into.spec.password;
+  const jobs = Math.max(1, Math.floor(ctx.jobs));
+  const common = ['--no-owner', '--no-privileges', '--exit-on-error', dbnameArg(into.database)];
+  if (into.clean) common.push('--clean', '--if-exists');
+  const work = path.join(ctx.tempDir, `restore-${randomBytes(4).toString('hex')}`);
+  const restore = async (args: string[], stdin?: Readable): Promise<void> => {
+    const child = spawn(pgRestore, [...common, ...args], {
+      env,
+      stdio: [stdin ? 'pipe' : 'ignore', 'ignore', 'pipe'],
+    });
+    await feedAndWait('pg_restore', child, stdin, ctx, password, context);
+  };
+  const listArgs = async (archive: string): Promise<string[]> => {
+    if (!ctx.tables) return [];
+    const list = `${work}.list`;
+    await writeFile(
+      list,
+      filterToc(await tocOf(pgRestore, archive, env, password, context), ctx.tables, context),
+    );
+    return [`--use-list=${list}`];
+  };
+
+  try {
+    if (ctx.extension === 'pgdump') {
+      if (jobs === 1 && !ctx.tables) return await restore(['--format=custom'], source);
+      const file = `${work}.pgdump`;
+      await pipeline(source, progress(ctx), createWriteStream(file, { mode: 0o600 }));
+      const parallel = jobs > 1 ? [`--jobs=${jobs}`] : [];
+      return await restore(['--format=custom', ...parallel, ...(await listArgs(file)), file]);
+    }
+    if (ctx.extension === 'pgdir.tar') {
+      await mkdir(work, { recursive: true, mode: 0o700 });
+      const tar = spawn('tar', ['-C', work, '-xf', '-', '--no-same-owner'], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      await feedAndWait('tar', tar, source, ctx, password, context);
+      return await restore(['--format=directory', `--jobs=${jobs}`, ...(await listArgs(work)), work]);
+    }
+    throw restoreError(`unknown dump format "${ctx.extension}" (expected pgdump or pgdir.tar).`, context);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await rm(`${work}.pgdump`, { force: true });
+    await rm(`${work}.list`, { force: true });
+  }
+}
+
+/** Counts raw bytes for ctx.onProgress as they pass. */
+function progress(ctx: LoadContext): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      ctx.onProgress?.(bytes);
+      callback(null, chunk);
+    },
+  });
+}
+
+/** A write into a tool that has exited (it stopped reading): its exit status tells why. */
+function isPipeError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
+}
+
+/**
+ * Stream `stdin` (when given) into the tool and wait for it. A failing source (say, a backup
+ * that does not decrypt) is the cause and is reported as such; otherwise the tool's exit is.
+ */
+async function feedAndWait(
+  tool: string,
+  child: ChildProcess,
+  stdin: Readable | undefined,
+  ctx: LoadContext,
+  password: string | undefined,
+  context: ErrorContext,
+): Promise<void> {
+  const exited = watchExit(child, password);
+  const fed =
+    stdin && child.stdin
+      ? pipeline(stdin, progress(ctx), child.stdin).then(
+          () => undefined,
+          (err: unknown) => err,
+        )
+      : Promise.resolve(undefined);
+  const [exit, feedError] = await Promise.all([exited, fed]);
+  if (feedError !== undefined && !isPipeError(feedError)) {
+    if (feedError instanceof DbwardError) throw feedError;
+    throw restoreError(`reading the backup failed: ${(feedError as Error).message}`, context, feedError);
+  }
+  if (!succeeded(exit)) throw restoreError(describeExit(tool, exit), context);
+}
+
+/** `pg_restore --list` of an archive file or directory (the TOC: small next to the dump). */
+function tocOf(
+  pgRestore: string,
+  archive: string,
+  env: NodeJS.ProcessEnv,
+  password: string | undefined,
+  context: ErrorContext,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(pgRestore, ['--list', archive], { env, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      const detail = stripSecret(String(stderr).trim(), password) || err.message;
+      reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
+    });
+  });
+}
+
+/**
+ * The TOC lines of the TABLE, TABLE DATA and CONSTRAINT (tag `<table> <constraint>`) entries of
+ * `tables` (`schema.table`). A TOC line is
+ * `<id>; <catalog oid> <oid> <desc> <schema> <tag> <owner>`; names are printed unquoted, so a
+ * name is matched by trying every split of `schema.table` at a dot.
+ */
+export function filterToc(toc: string, tables: string[], context: ErrorContext): string {
+  const entries = toc.split('\n').map((line) => ({ line, rest: /^\d+; \d+ \d+ (.*)$/.exec(line)?.[1] }));
+  const kept = new Set<string>();
+  const missing: string[] = [];
+  for (const name of tables) {
+    const prefixes = splits(name).flatMap(([schema, table]) => [
+      `TABLE ${schema} ${table} `,
+      `TABLE DATA ${schema} ${table} `,
+      `CONSTRAINT ${schema} ${table} `,
+    ]);
+    const lines = entries.filter(
+      (e) => e.rest !== undefined && prefixes.some((p) => `${e.rest} `.startsWith(p)),
+    );
+    if (!lines.some((e) => e.rest!.startsWith('TABLE ') && !e.rest!.startsWith('TABLE DATA ')))
+      missing.push(name);
+    for (const e of lines) kept.add(e.line);
+  }
+  if (missing.length > 0) {
+    throw new DbwardError('E_BACKUP_RESTORE', `Not in this backup: ${missing.join(', ')}.`, {
+      hint: 'Name tables as schema.table, as the backup’s manifest lists them.',
+      context,
+    });
+  }
+  return entries
+    .filter((e) => kept.has(e.line))
+    .map((e) => e.line)
+    .join('\n')
+    .concat('\n');
+}
+
+function splits(name: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) {
+    out.push([name.slice(0, i), name.slice(i + 1)]);
+  }
+  return out;
+}
