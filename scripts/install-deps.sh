@@ -112,6 +112,18 @@ if [[ $with_bench -eq 1 ]]; then
   fi
   all+=("dbmate")
 fi
+# The S3-compatible server the tests start (test/harness/servers/s3-server.ts) is moto's, from
+# Python. Debian bookworm does not package moto and this machine kind reaches no PyPI, but its
+# Python ships moto; try pip where an index is reachable, and say plainly when it is missing.
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'moto[server]>=5' >/dev/null 2>&1 || true
+fi
+if python3 -c 'import moto.server' >/dev/null 2>&1; then
+  all+=("moto $(python3 -c 'import moto; print(moto.__version__)')")
+else
+  echo "install-deps: python3 has no moto (the S3 test server): pip install 'moto[server]>=5'" >&2
+  exit 1
+fi
 if [[ ${#installed[@]} -eq 0 ]]; then
   echo "install-deps: all present (${all[*]})"
 else

@@ -47,8 +47,10 @@ export function addBackupCommands(program: Command, run: Run): void {
     .option(...storageOption)
     .option(...keyFileOption)
     .option('-j, --jobs <n>', 'parallel restore workers where supported')
-    .action(async (id: string | undefined, opts: BackupVerifyFlags, cmd: Command) => {
+    .action(async (id: string | undefined, _opts: BackupVerifyFlags, cmd: Command) => {
       const { backupVerifyCommand } = await import('./commands/backup-verify-command.js');
+      // `backup` has the same options: commander gives them to it when they follow `verify`.
+      const opts = cmd.optsWithGlobals<BackupVerifyFlags>();
       await run((ctx) => backupVerifyCommand(ctx, id, opts), cmd);
     });
   backup

@@ -111,6 +111,10 @@ const backupsBlock = z
         backup: z.string().min(1).optional(),
         verify: z.string().min(1).optional(),
         prune: z.string().min(1).optional(),
+        /** Further attempts after a failed run (default 2). */
+        retries: z.number().int().nonnegative().optional(),
+        /** Wait before the first retry, doubling for each further one (default 60s). */
+        retryDelay: duration.optional(),
       })
       .strict()
       .optional(),

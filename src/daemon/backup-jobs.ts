@@ -9,6 +9,7 @@ import { resolveBackupSettings } from '../backup/backup-settings.js';
 import { pruneBackups } from '../backup/prune-backups.js';
 import { verifyBackup } from '../backup/verify-backup.js';
 import { open } from '../connect/open.js';
+import { parseDuration } from '../core/duration.js';
 import { DbwardError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
@@ -20,15 +21,20 @@ export interface BackupJob extends ScheduledJob {
   kind: 'backup' | 'verify' | 'prune';
 }
 
-/** Retries and their first backoff for scheduled jobs (the scheduler doubles it each time). */
-const retries = 2;
-const backoffMs = 60_000;
+/** Default retries and first backoff of scheduled jobs (the scheduler doubles it each time). */
+const defaultRetries = 2;
+const defaultBackoffMs = 60_000;
 
 /** Every scheduled job of `targets`; targets without a schedule contribute none. */
 export function backupJobs(targets: readonly Target[], logger: Logger): BackupJob[] {
   const jobs: BackupJob[] = [];
   for (const target of targets) {
     const schedule = target.backups?.schedule ?? {};
+    const retries = schedule.retries ?? defaultRetries;
+    const backoffMs =
+      schedule.retryDelay === undefined
+        ? defaultBackoffMs
+        : parseDuration(schedule.retryDelay, `targets.${target.name}.backups.schedule.retryDelay`);
     for (const kind of ['backup', 'verify', 'prune'] as const) {
       const cron = schedule[kind];
       if (cron === undefined) continue;

@@ -17,6 +17,42 @@ describe('dbward demo (the README quick start)', () => {
       assert.match(first.stdout, new RegExp(table));
     // The shop's five tables plus dbward's own: migrations, seeds and the lock.
     assert.match(first.stdout, /8 tables · 1 view/);
+    // It ends with a backup of the database, verified by restoring it into a scratch copy…
+    assert.match(
+      first.stdout,
+      /Backup:\n {2}demo-\d{8}T\d{6}Z-[0-9a-f]{4}: 8 tables, .*verified: 8 tables: row counts match/,
+    );
+    // …which the backups command lists from storage, and which restores into a new file.
+    const listed = await runCli(['backups', 'list', '--json', '--storage', 'dbward-demo/backups'], {
+      cwd: dir,
+    });
+    assert.equal(listed.code, 0, listed.all);
+    const backups = (
+      JSON.parse(listed.stdout) as { backups: { id: string; verification: { ok: boolean } }[] }
+    ).backups;
+    assert.equal(backups.length, 1);
+    assert.equal(backups[0]!.verification.ok, true);
+    const restore = await runCli(
+      [
+        'restore',
+        backups[0]!.id,
+        '--storage',
+        'dbward-demo/backups',
+        '--to-url',
+        'sqlite:restored.db',
+        '--create',
+      ],
+      { cwd: dir },
+    );
+    assert.equal(restore.code, 0, restore.all);
+    const restored = new (await loadSqliteDriver()).Database(path.join(dir, 'restored.db'), {
+      readonly: true,
+    });
+    assert.equal(
+      (restored.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n > 0,
+      true,
+    );
+    restored.close();
     // Built as a project would be: migrations applied, then seeds, from files the user can read.
     assert.match(first.stderr, /3 migrations applied and 2 seeds run from dbward-demo\//);
     for (const name of ['migrations', 'seeds', 'schema.sql'])

@@ -36,7 +36,7 @@ export async function restoreCommand(ctx: CliContext, id: string, flags: Restore
   if (flags.to !== undefined && flags.toUrl !== undefined) {
     throw new UsageError('Pass --to or --to-url, not both.');
   }
-  const found = await findBackup(ctx, id, flags);
+  const found = await findBackup(ctx, id, flags, { connects: flags.toUrl === undefined });
   const { manifest } = found;
   const destination = withCreateMode(await destinationOf(ctx, found.target, flags), !!flags.create);
   keyFor(manifest, found.settings.readKey); // a missing or wrong key fails before anything connects

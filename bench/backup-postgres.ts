@@ -1,0 +1,300 @@
+/**
+ * `dbward backup` and `dbward restore` of a ~1.6 GB PostgreSQL database (bench/lib/backup-fixture.ts:
+ * customers and orders of random prose, md5 tokens, numbers and timestamps, four secondary
+ * indexes), side by side with pg_dump and pg_restore, in one run on one throwaway server.
+ *
+ * Targets (issue 5):
+ * - `dbward backup` (encrypted, zstd level 3) wall time ≤ 0.3× `pg_dump -Fc -f file`, and its
+ *   artifact ≤ 0.9× pg_dump's file;
+ * - `dbward restore` into an empty database ≤ 1.05× `pg_restore -d` of pg_dump's file, at the same
+ *   -j (by default -j 1 and -j 2; pg_restore gets dbward's `--no-owner --no-privileges
+ *   --exit-on-error`);
+ * - peak RSS of dbward's own node process ≤ 150 MB in both.
+ *
+ * Every command runs once per round, the sides alternating (BENCH_BACKUP_RUNS rounds of backups,
+ * BENCH_RESTORE_RUNS of restores, 2 each by default); each restore starts from a freshly created
+ * empty database (hyperfine --prepare: DROP … WITH (FORCE), CREATE, CHECKPOINT) and is checked
+ * afterwards (the orders row count). The restore uses the last backup each side made.
+ * Passwords travel only in the environment: DATABASE_URL / RESTORE_URL for dbward (through a
+ * dbward.config.json in the scratch directory with `${…}` references), PGPASSWORD for the tools.
+ *
+ * Knobs: BENCH_BACKUP_GB (1.6; 0.1 for a quick run), BENCH_BACKUP_RUNS, BENCH_RESTORE_RUNS,
+ * BENCH_RESTORE_JOBS ("1,2"), BENCH_BACKUP_EXTRA=jobs2 (also time `dbward backup -j 2`),
+ * BENCH_BACKUP_LOG (append the figures as JSON lines).
+ *
+ *   node --import tsx bench/backup-postgres.ts
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { findPostgresBin, start } from '../test/harness/servers/postgres-server.js';
+import { isSkipped } from '../test/harness/servers/server-process.js';
+import type { StartedServer } from '../test/harness/servers/server-process.js';
+import { dbwardBin, formatKb, report, runBenchmark, runToJson, scratchDir } from './lib/bench-kit.js';
+import type { Measured } from './lib/bench-kit.js';
+import {
+  fixtureGb,
+  generatePostgres,
+  logFigures,
+  measureRounds,
+  printTable,
+  type RoundsResult,
+  type TimedCommand,
+} from './lib/backup-fixture.js';
+
+const backupRounds = Number(process.env.BENCH_BACKUP_RUNS ?? 2);
+const restoreRounds = Number(process.env.BENCH_RESTORE_RUNS ?? 2);
+const restoreJobs = (process.env.BENCH_RESTORE_JOBS ?? '1,2').split(',').map(Number);
+const extra = new Set((process.env.BENCH_BACKUP_EXTRA ?? '').split(',').filter(Boolean));
+const target = { backupTime: 0.3, size: 0.9, restoreTime: 1.05, rssMb: 150 };
+
+let server: StartedServer | undefined;
+let work: { dir: string; cleanup: () => void } | undefined;
+
+runBenchmark(
+  async () => {
+    const bin = findPostgresBin();
+    const result = await start();
+    if (isSkipped(result)) throw new Error(result.skip);
+    server = result;
+    const pgBin = path.dirname(bin!.postgres);
+    console.log(`${server.version} on port ${server.port}; binaries in ${pgBin}; ${fixtureGb} GB of data`);
+
+    const url = new URL(server.adminUrl);
+    const psql = path.join(pgBin, 'psql');
+    const env: NodeJS.ProcessEnv = {
+      // The server's own pg_dump / pg_restore first: dbward and the reference use the same ones.
+      PATH: `${pgBin}${path.delimiter}${process.env.PATH ?? ''}`,
+      HOME: process.env.HOME,
+      DATABASE_URL: withDatabase(url, 'bench'),
+      RESTORE_URL: withDatabase(url, 'restored'),
+      DBWARD_BACKUP_KEY: randomBytes(32).toString('base64'),
+      PGHOST: url.hostname,
+      PGPORT: url.port,
+      PGUSER: decodeURIComponent(url.username),
+      PGPASSWORD: decodeURIComponent(url.password),
+      PGDATABASE: 'postgres',
+    };
+    const sql = (database: string, ...statements: string[]): string[] => [
+      psql,
+      '-X',
+      '-q',
+      '-tA',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-d',
+      database,
+      ...statements.flatMap((s) => ['-c', s]),
+    ];
+    run(sql('postgres', 'create database bench'), env);
+    const data = await generatePostgres(env.DATABASE_URL!);
+
+    work = scratchDir('dbward-bench-backup-');
+    const storage = path.join(work.dir, 'storage');
+    const pgDumpFile = path.join(work.dir, 'pg_dump.Fc');
+    writeFileSync(
+      path.join(work.dir, 'dbward.config.json'),
+      JSON.stringify({
+        defaultTarget: 'main',
+        targets: { main: '${DATABASE_URL}', restored: '${RESTORE_URL}' },
+      }),
+    );
+    const dbward = (...args: string[]): string[] => [process.execPath, dbwardBin, ...args];
+
+    // ---- backup
+    const backupCommands: TimedCommand[] = [
+      {
+        name: 'dbward backup',
+        argv: dbward('backup', 'main', '--storage', storage, '--no-verify', '--no-prune'),
+        prepare: ['rm', '-rf', storage],
+      },
+      {
+        name: 'pg_dump -Fc',
+        argv: [path.join(pgBin, 'pg_dump'), '-Fc', '-d', 'bench', '-f', pgDumpFile],
+        prepare: ['rm', '-f', pgDumpFile],
+      },
+    ];
+    if (extra.has('jobs2')) {
+      backupCommands.push({
+        name: 'dbward backup -j 2',
+        argv: dbward('backup', 'main', '-j', '2', '--storage', `${storage}-j2`, '--no-verify', '--no-prune'),
+        prepare: ['rm', '-rf', `${storage}-j2`],
+      });
+    }
+    const backups = measureRounds(backupCommands, { rounds: backupRounds, env, cwd: work.dir });
+    mkdirSync(storage, { recursive: true });
+    const [manifest] = runToJson(dbward('backups', 'list', 'main', '--json', '--storage', storage), env) as {
+      storedBytes: number;
+      rawBytes: number;
+      tables: { name: string; rows: number }[];
+    }[];
+    if (!manifest) throw new Error('dbward backups list shows no backup');
+    const orders = manifest.tables.find((t) => t.name === 'public.orders');
+    if (orders?.rows !== data.orders) {
+      throw new Error(`the backup counted ${orders?.rows} orders, the database has ${data.orders}`);
+    }
+    const artifactBytes = artifactSize(path.join(storage, 'main'));
+    const pgDumpBytes = statSync(pgDumpFile).size;
+
+    // ---- restore
+    const recreate = sql(
+      'postgres',
+      'drop database if exists restored with (force)',
+      'create database restored',
+      'checkpoint',
+    );
+    const restoreCommands: TimedCommand[] = restoreJobs.flatMap((j) => [
+      {
+        name: `dbward restore -j ${j}`,
+        argv: dbward('restore', 'latest', '--to', 'restored', '--storage', storage, '-j', String(j)),
+        prepare: recreate,
+      },
+      {
+        name: `pg_restore -j ${j}`,
+        argv: [
+          path.join(pgBin, 'pg_restore'),
+          '--no-owner',
+          '--no-privileges',
+          '--exit-on-error',
+          '-d',
+          'restored',
+          '-j',
+          String(j),
+          pgDumpFile,
+        ],
+        prepare: recreate,
+      },
+    ]);
+    const restores = measureRounds(restoreCommands, {
+      rounds: restoreRounds,
+      env,
+      cwd: work.dir,
+      afterEach: (name) => {
+        const count = Number(run(sql('restored', 'select count(*) from orders'), env).trim());
+        if (count !== data.orders) throw new Error(`${name} restored ${count} orders, not ${data.orders}`);
+      },
+    });
+
+    // ---- verdicts
+    const byName = (list: RoundsResult[], name: string): RoundsResult => list.find((r) => r.name === name)!;
+    const dbwardBackup = byName(backups, 'dbward backup');
+    const pgDump = byName(backups, 'pg_dump -Fc');
+    const rows: string[][] = [];
+    const verdicts: { what: string; pass: boolean }[] = [];
+    const judge = (what: string, pass: boolean): string => {
+      verdicts.push({ what, pass });
+      return `${what}: ${pass ? 'PASS' : 'FAIL'}`;
+    };
+    const rssOk = (r: RoundsResult): boolean => (r.nodeRssKb ?? r.treeRssKb) <= target.rssMb * 1024;
+    const backupRatio = dbwardBackup.mean / pgDump.mean;
+    const sizeRatio = artifactBytes / pgDumpBytes;
+    rows.push(
+      line(dbwardBackup, pgDump, `${mb(artifactBytes)} (${sizeRatio.toFixed(2)}×)`, [
+        judge(`time ≤ ${target.backupTime}×`, backupRatio <= target.backupTime),
+        judge(`size ≤ ${target.size}×`, sizeRatio <= target.size),
+        judge(`RSS ≤ ${target.rssMb} MB`, rssOk(dbwardBackup)),
+      ]),
+      line(pgDump, pgDump, mb(pgDumpBytes), []),
+    );
+    for (const r of backups.filter((b) => b !== dbwardBackup && b !== pgDump)) {
+      rows.push(line(r, pgDump, mb(artifactSize(path.join(`${storage}-j2`, 'main'))), []));
+    }
+    for (const j of restoreJobs) {
+      const ours = byName(restores, `dbward restore -j ${j}`);
+      const theirs = byName(restores, `pg_restore -j ${j}`);
+      rows.push(
+        line(ours, theirs, '', [
+          judge(`-j ${j} time ≤ ${target.restoreTime}×`, ours.mean / theirs.mean <= target.restoreTime),
+          judge(`-j ${j} RSS ≤ ${target.rssMb} MB`, rssOk(ours)),
+        ]),
+        line(theirs, theirs, '', []),
+      );
+    }
+    console.log(
+      `\nbackup-postgres: ${data.orders} orders + ${data.customers} customers, database ${gb(data.bytes)}, ` +
+        `raw dump (pg_dump -Fc -Z0) ${gb(manifest.rawBytes)}; ${backupRounds} backup / ${restoreRounds} restore rounds`,
+    );
+    printTable(['command', 'mean ± sd (runs)', 'ratio', 'artifact', 'node RSS', 'tree RSS', 'targets'], rows);
+
+    const measured = (r: RoundsResult): Measured => ({
+      name: r.name,
+      mean: r.mean,
+      stddev: r.stddev,
+      median: r.median,
+      min: r.min,
+      max: r.max,
+      runs: r.times.length,
+      peakRssKb: r.nodeRssKb ?? r.treeRssKb,
+    });
+    report([measured(dbwardBackup), measured(pgDump)], {
+      benchmark: 'backup-postgres',
+      subject: measured(dbwardBackup),
+      reference: measured(pgDump),
+      target: `backup ≤ ${target.backupTime}× pg_dump -Fc, artifact ≤ ${target.size}× (measured ${backupRatio.toFixed(2)}×, ${sizeRatio.toFixed(2)}×)`,
+      pass: backupRatio <= target.backupTime && sizeRatio <= target.size && rssOk(dbwardBackup),
+    });
+    for (const j of restoreJobs) {
+      const ours = measured(byName(restores, `dbward restore -j ${j}`));
+      const theirs = measured(byName(restores, `pg_restore -j ${j}`));
+      report([ours, theirs], {
+        benchmark: `restore-postgres -j ${j}`,
+        subject: ours,
+        reference: theirs,
+        target: `restore ≤ ${target.restoreTime}× pg_restore (measured ${(ours.mean / theirs.mean).toFixed(2)}×)`,
+        pass: ours.mean / theirs.mean <= target.restoreTime && ours.peakRssKb <= target.rssMb * 1024,
+      });
+    }
+    logFigures({
+      benchmark: 'backup-postgres',
+      server: server.version,
+      data,
+      rawBytes: manifest.rawBytes,
+      artifactBytes,
+      pgDumpBytes,
+      backups,
+      restores,
+      verdicts,
+    });
+  },
+  async () => {
+    work?.cleanup();
+    await server?.stop();
+  },
+);
+
+function withDatabase(url: URL, database: string): string {
+  const copy = new URL(url.href);
+  copy.pathname = `/${database}`;
+  return copy.href;
+}
+
+/** Run a command to completion (untimed setup); its stdout. */
+function run(argv: string[], env: NodeJS.ProcessEnv): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`${argv.slice(0, 2).join(' ')} failed: ${r.stderr || r.error?.message}`);
+  return r.stdout;
+}
+
+/** The size of the one artifact under `dir` (the manifest is beside it). */
+function artifactSize(dir: string): number {
+  const artifacts = readdirSync(dir).filter((f) => f.endsWith('.enc') || f.endsWith('.zst'));
+  if (artifacts.length !== 1) throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
+  return statSync(path.join(dir, artifacts[0]!)).size;
+}
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const gb = (bytes: number): string => `${(bytes / 1e9).toFixed(2)} GB`;
+
+function line(r: RoundsResult, reference: RoundsResult, artifact: string, targets: string[]): string[] {
+  const sd = r.times.length > 1 ? ` ± ${r.stddev.toFixed(2)}` : '';
+  return [
+    r.name,
+    `${r.mean.toFixed(2)} s${sd} (${r.times.length})`,
+    `${(r.mean / reference.mean).toFixed(2)}×`,
+    artifact,
+    r.nodeRssKb === undefined ? '-' : formatKb(r.nodeRssKb),
+    formatKb(r.treeRssKb),
+    targets.join('; '),
+  ];
+}

@@ -1,0 +1,501 @@
+/**
+ * The backup workflow through the CLI on the server engines, as a user runs it: a config with one
+ * target, `backup --verify`, `backups list --json`, `backup verify`, `restore` into an empty
+ * database (and with `--create` into one that does not exist yet), the refusal to overwrite a
+ * non-empty database, and on PostgreSQL `-j 2` (directory format) and `restore --tables`.
+ * Restored data is compared value by value, not only counted.
+ *
+ * Redis dumps and restores whole servers (restore is FLUSHALL + load), so its round trip runs on
+ * two password-protected redis-servers of this file's own; the shared one serves other files.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import {
+  findBinary,
+  makeServerDir,
+  randomPassword,
+  ServerProcess,
+  withPortRetry,
+  writePrivateFile,
+} from '../harness/servers/server-process.js';
+import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
+import { runCli } from '../helpers/run-cli.js';
+
+interface Manifest {
+  id: string;
+  engine: string;
+  artifact: string;
+  tables: { name: string; rows: number }[];
+  verification: { ok: boolean; details: string[] } | null;
+}
+
+interface Listed {
+  backups: Manifest[];
+  problems: unknown[];
+}
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A project folder whose config has one target `app` at `url`, backed up to ./backups. */
+function project(url: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dbward-bk-srv-'));
+  dirs.push(dir);
+  const config = { targets: { app: url }, backups: { storage: './backups' } };
+  writeFileSync(path.join(dir, 'dbward.config.json'), JSON.stringify(config, null, 2));
+  return dir;
+}
+
+async function list(dir: string): Promise<Listed> {
+  const run = await runCli(['backups', 'list', '--json'], { cwd: dir });
+  assert.equal(run.code, 0, run.all);
+  return JSON.parse(run.stdout) as Listed;
+}
+
+/** `backup --verify` (plus `extra` flags) → exit 0; returns the new manifest from `backups list`. */
+async function backupVerified(dir: string, extra: string[] = []): Promise<Manifest> {
+  const before = new Set((await list(dir)).backups.map((b) => b.id));
+  const run = await runCli(['backup', '--verify', ...extra], { cwd: dir });
+  assert.equal(run.code, 0, run.all);
+  assert.match(run.stdout, /✔ app: app-\d{8}T\d{6}Z-[0-9a-f]{4}/);
+  assert.match(run.stdout, /verified/);
+  assert.ok(!/\n\s+at /.test(run.all), 'no stack trace');
+  const listed = await list(dir);
+  assert.deepEqual(listed.problems, []);
+  const fresh = listed.backups.filter((b) => !before.has(b.id));
+  assert.equal(fresh.length, 1, 'one new backup is listed');
+  const m = fresh[0]!;
+  assert.equal(m.verification?.ok, true, JSON.stringify(m.verification));
+  return m;
+}
+
+const tableRows = (m: Manifest): [string, number][] =>
+  m.tables.map((t): [string, number] => [t.name, t.rows]).sort((a, b) => a[0].localeCompare(b[0]));
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+async function pgQuery<T>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every row of the seeded tables, in a fixed order, as text: equal text = equal data. */
+async function pgSnapshot(url: string, tables = ['public.customers', 'public.orders', 'billing.invoices']) {
+  const out: Record<string, string[]> = {};
+  for (const t of tables) {
+    const rows = await pgQuery<{ r: string }>(url, `SELECT t::text AS r FROM ${t} t ORDER BY 1`);
+    out[t] = rows.map((x) => x.r);
+  }
+  return out;
+}
+
+async function pgTables(url: string): Promise<string[]> {
+  const rows = await pgQuery<{ name: string }>(
+    url,
+    `SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
+     WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+  );
+  return rows.map((r) => r.name);
+}
+
+describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('postgres') }, () => {
+  const made: TestDatabase[] = [];
+  const created: string[] = [];
+  let source: TestDatabase;
+  let dir: string;
+  let first: Manifest;
+  const fresh = async (): Promise<TestDatabase> => {
+    const db = await freshDatabase('postgres');
+    made.push(db);
+    return db;
+  };
+
+  before(async () => {
+    source = await fresh();
+    await pgQuery(
+      source.url,
+      `CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, joined date);
+       CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id),
+         note text, total numeric(10,2), tags text[], meta jsonb);
+       CREATE INDEX orders_customer ON orders (customer_id);
+       CREATE SCHEMA billing;
+       CREATE TABLE billing.invoices (id bigint PRIMARY KEY, amount numeric, paid boolean);
+       CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+       INSERT INTO customers (name, joined)
+         SELECT 'customer ' || g || ' ''quoted'' ü', date '2020-01-01' + g FROM generate_series(1, 40) g;
+       INSERT INTO orders (customer_id, note, total, tags, meta)
+         SELECT 1 + g % 40, md5(g::text), g * 1.25, ARRAY['a', 'b' || g], jsonb_build_object('n', g)
+         FROM generate_series(1, 300) g;
+       INSERT INTO billing.invoices SELECT g, g / 3.0, g % 2 = 0 FROM generate_series(1, 25) g;`,
+    );
+    dir = project(source.url);
+  });
+  after(async () => {
+    for (const db of made) await db.cleanup();
+    for (const name of created) {
+      await pgQuery(adminUrl('postgres')!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
+
+  it('backs up with --verify: the manifest names every table with its exact row count', async () => {
+    first = await backupVerified(dir);
+    assert.equal(first.engine, 'postgres');
+    assert.match(first.artifact, /\.pgdump\.zst$/);
+    assert.deepEqual(tableRows(first), [
+      ['billing.invoices', 25],
+      ['public.customers', 40],
+      ['public.orders', 300],
+    ]);
+    const verify = await runCli(['backup', 'verify', first.id], { cwd: dir });
+    assert.equal(verify.code, 0, verify.all);
+    assert.match(verify.stdout, /row counts match/);
+  });
+
+  it('restores into another empty database, identical row by row', async () => {
+    const target = await fresh();
+    const restore = await runCli(['restore', first.id, '--to-url', target.url], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.match(restore.stdout, /✔ restored/);
+    assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
+    assert.deepEqual(await pgTables(target.url), await pgTables(source.url), 'the view came back too');
+  });
+
+  it('restore --create makes a database that does not exist yet', async () => {
+    const name = `dbward_t_${randomBytes(5).toString('hex')}`;
+    created.push(name);
+    const url = withDatabase(source.url, name);
+    const without = await runCli(['restore', first.id, '--to-url', url], { cwd: dir });
+    assert.equal(without.code, 3, without.all);
+    assert.match(without.all, /does not exist/);
+    const restore = await runCli(['restore', first.id, '--to-url', url, '--create'], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgSnapshot(url), await pgSnapshot(source.url));
+  });
+
+  it('refuses to restore over a non-empty database without --force, and changes nothing', async () => {
+    await pgQuery(source.url, `INSERT INTO customers (name) VALUES ('after the backup')`);
+    const before = await pgSnapshot(source.url);
+    const refused = await runCli(['restore', first.id], { cwd: dir });
+    assert.equal(refused.code, 1, refused.all);
+    assert.match(refused.all, /not empty/);
+    assert.match(refused.all, /public\.customers/);
+    assert.match(refused.all, /--force/);
+    assert.ok(!/\n\s+at /.test(refused.all), 'no stack trace');
+    assert.deepEqual(await pgSnapshot(source.url), before, 'nothing changed');
+
+    const forced = await runCli(['restore', first.id, '--force'], { cwd: dir });
+    assert.equal(forced.code, 0, forced.all);
+    const [count] = await pgQuery<{ n: number }>(source.url, 'SELECT count(*)::int AS n FROM customers');
+    assert.equal(count?.n, 40, 'back to the backup');
+  });
+
+  it('-j 2 dumps the directory format and restores it with -j 2', async () => {
+    const m = await backupVerified(dir, ['-j', '2']);
+    assert.match(m.artifact, /\.pgdir\.tar\.zst$/);
+    assert.deepEqual(tableRows(m), tableRows(first));
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2'], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
+  });
+
+  it('restore --tables brings back only the named table', async () => {
+    const target = await fresh();
+    const restore = await runCli(['restore', first.id, '--to-url', target.url, '--tables', 'public.customers'], {
+      cwd: dir,
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgTables(target.url), ['public.customers']);
+    const [count] = await pgQuery<{ n: number }>(target.url, 'SELECT count(*)::int AS n FROM customers');
+    assert.equal(count?.n, 40);
+  });
+});
+
+// ---------------------------------------------------------------- MariaDB
+
+async function myQuery<T>(url: string, sql: string): Promise<T[]> {
+  const conn = await mysql.createConnection({ uri: url, multipleStatements: true });
+  try {
+    const [rows] = await conn.query(sql);
+    return rows as T[];
+  } finally {
+    await conn.end();
+  }
+}
+
+async function mySnapshot(url: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of ['customers', 'orders', 'invoices']) {
+    out[t] = JSON.stringify(await myQuery(url, `SELECT * FROM ${t} ORDER BY id`));
+  }
+  return out;
+}
+
+async function myTables(url: string): Promise<string[]> {
+  const rows = await myQuery<{ n: string }>(
+    url,
+    'SELECT table_name AS n FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1',
+  );
+  return rows.map((r) => r.n);
+}
+
+describe('dbward backup on MariaDB, through the CLI', { skip: skipReason('mysql') }, () => {
+  const made: TestDatabase[] = [];
+  const created: string[] = [];
+  let source: TestDatabase;
+  let dir: string;
+  let first: Manifest;
+  const fresh = async (): Promise<TestDatabase> => {
+    const db = await freshDatabase('mysql');
+    made.push(db);
+    return db;
+  };
+
+  before(async () => {
+    source = await fresh();
+    await myQuery(
+      source.url,
+      `CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL, joined DATE);
+       CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL,
+         note TEXT, total DECIMAL(10,2), blob_col VARBINARY(16),
+         FOREIGN KEY (customer_id) REFERENCES customers(id)) ENGINE=InnoDB;
+       CREATE TABLE invoices (id BIGINT PRIMARY KEY, amount DOUBLE, paid BOOLEAN);
+       CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+       INSERT INTO customers (name, joined)
+         SELECT CONCAT('customer ', seq, ' ''quoted'' ü'), DATE_ADD('2020-01-01', INTERVAL seq DAY) FROM seq_1_to_40;
+       INSERT INTO orders (customer_id, note, total, blob_col)
+         SELECT 1 + seq % 40, MD5(seq), seq * 1.25, UNHEX(MD5(seq)) FROM seq_1_to_300;
+       INSERT INTO invoices SELECT seq, seq / 3, seq % 2 = 0 FROM seq_1_to_25;`,
+    );
+    dir = project(source.url);
+  });
+  after(async () => {
+    for (const db of made) await db.cleanup();
+    for (const name of created) await myQuery(adminUrl('mysql')!, `DROP DATABASE IF EXISTS ${name}`);
+  });
+
+  it('backs up with --verify: the manifest names every table with its exact row count', async () => {
+    first = await backupVerified(dir);
+    assert.equal(first.engine, 'mysql');
+    assert.match(first.artifact, /\.sql\.zst$/);
+    assert.deepEqual(tableRows(first), [
+      [`${source.name}.customers`, 40],
+      [`${source.name}.invoices`, 25],
+      [`${source.name}.orders`, 300],
+    ]);
+    const verify = await runCli(['backup', 'verify', first.id], { cwd: dir });
+    assert.equal(verify.code, 0, verify.all);
+    assert.match(verify.stdout, /row counts match/);
+  });
+
+  it('restores into another empty database, identical row by row', async () => {
+    const target = await fresh();
+    const restore = await runCli(['restore', first.id, '--to-url', target.url], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await mySnapshot(target.url), await mySnapshot(source.url));
+    assert.deepEqual(await myTables(target.url), await myTables(source.url), 'the view came back too');
+  });
+
+  it('restore --create makes a database that does not exist yet', async () => {
+    const name = `dbward_t_${randomBytes(5).toString('hex')}`;
+    created.push(name);
+    const url = withDatabase(source.url, name);
+    const restore = await runCli(['restore', first.id, '--to-url', url, '--create'], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await mySnapshot(url), await mySnapshot(source.url));
+  });
+
+  it('refuses to restore over a non-empty database without --force, and changes nothing', async () => {
+    await myQuery(source.url, `INSERT INTO customers (name) VALUES ('after the backup')`);
+    const before = await mySnapshot(source.url);
+    const refused = await runCli(['restore', first.id], { cwd: dir });
+    assert.equal(refused.code, 1, refused.all);
+    assert.match(refused.all, /not empty/);
+    assert.match(refused.all, /customers/);
+    assert.match(refused.all, /--force/);
+    assert.ok(!/\n\s+at /.test(refused.all), 'no stack trace');
+    assert.deepEqual(await mySnapshot(source.url), before, 'nothing changed');
+
+    const forced = await runCli(['restore', first.id, '--force'], { cwd: dir });
+    assert.equal(forced.code, 0, forced.all);
+    const [count] = await myQuery<{ n: number }>(source.url, 'SELECT count(*) AS n FROM customers');
+    assert.equal(Number(count?.n), 40, 'back to the backup');
+  });
+});
+
+// ---------------------------------------------------------------- Redis
+
+const redisServer = findBinary('redis-server');
+const redisSkip =
+  skipReason('redis') || (!redisServer && 'redis-server not found') || (!findBinary('redis-cli') && 'redis-cli not found');
+
+interface OwnRedis {
+  url: string;
+  client(db?: number): Redis;
+  stop(): Promise<void>;
+}
+
+/** A password-protected redis-server of this file's own on a free port. */
+async function startOwnRedis(): Promise<OwnRedis> {
+  const dir = makeServerDir('dbward-cli-redis-', undefined);
+  const password = randomPassword();
+  const clients: Redis[] = [];
+  const connect = (port: number, db = 0): Redis => {
+    const c = new Redis({
+      host: '127.0.0.1',
+      port,
+      password,
+      db,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on('error', () => {});
+    return c;
+  };
+  const { proc, port } = await withPortRetry(async (port) => {
+    const configFile = path.join(dir, 'redis.conf');
+    writePrivateFile(
+      configFile,
+      [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'logfile ""', 'save ""', `requirepass ${password}`, ''].join(
+        '\n',
+      ),
+      undefined,
+    );
+    const proc = new ServerProcess('redis-server', redisServer!, [configFile], {
+      dir,
+      runAs: undefined,
+      logFile: path.join(dir, 'redis.log'),
+    });
+    try {
+      await proc.waitUntilReady(async () => {
+        const probe = connect(port);
+        try {
+          await probe.connect();
+          await probe.ping();
+        } finally {
+          probe.disconnect();
+        }
+      });
+      return { proc, port };
+    } catch (error) {
+      await proc.stop({ keepDir: true });
+      throw error;
+    }
+  });
+  return {
+    url: `redis://:${password}@127.0.0.1:${port}/0`,
+    client: (db = 0) => {
+      const c = connect(port, db);
+      clients.push(c);
+      return c;
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await proc.stop();
+    },
+  };
+}
+
+/** Every key of databases 0–3 with its type and value, for comparing two servers. */
+async function redisSnapshot(server: OwnRedis): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (let db = 0; db < 4; db++) {
+    const c = server.client(db);
+    for (const key of (await c.keys('*')).sort()) {
+      const type = await c.type(key);
+      const value =
+        type === 'string'
+          ? await c.get(key)
+          : type === 'hash'
+            ? await c.hgetall(key)
+            : type === 'list'
+              ? await c.lrange(key, 0, -1)
+              : type === 'set'
+                ? (await c.smembers(key)).sort()
+                : type === 'zset'
+                  ? await c.zrange(key, 0, -1, 'WITHSCORES')
+                  : type;
+      out[`db${db}/${key}`] = { type, value, ttl: (await c.ttl(key)) > 0 };
+    }
+  }
+  return out;
+}
+
+describe('dbward backup on Redis, through the CLI', { skip: redisSkip }, () => {
+  let source: OwnRedis;
+  let target: OwnRedis;
+  let dir: string;
+  let first: Manifest;
+
+  before(async () => {
+    [source, target] = await Promise.all([startOwnRedis(), startOwnRedis()]);
+    const db0 = source.client(0);
+    const db2 = source.client(2);
+    for (let i = 0; i < 30; i++) await db0.set(`user:${i}`, `name ${i}`);
+    await db0.hset('config', { theme: 'dark', lang: 'de' });
+    await db0.set('session', 'x', 'EX', 3600);
+    await db2.rpush('queue', 'a', 'b', 'c');
+    await db2.sadd('tags', 'x', 'y', 'z');
+    await db2.zadd('scores', 1, 'one', 2, 'two');
+    dir = project(source.url);
+  });
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+  });
+
+  it('backs up with --verify: the manifest counts the keys of each database', async () => {
+    first = await backupVerified(dir);
+    assert.equal(first.engine, 'redis');
+    assert.match(first.artifact, /\.rdb\.zst$/);
+    assert.deepEqual(tableRows(first), [
+      ['db0', 32],
+      ['db2', 3],
+    ]);
+    const verify = await runCli(['backup', 'verify', first.id], { cwd: dir });
+    assert.equal(verify.code, 0, verify.all);
+  });
+
+  it('restores into another, empty server: every key, type, value and TTL', async () => {
+    const restore = await runCli(['restore', first.id, '--to-url', target.url], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await redisSnapshot(target), await redisSnapshot(source));
+  });
+
+  it('refuses to restore over a non-empty server without --force, and changes nothing', async () => {
+    await target.client(5).set('written-later', '1');
+    const before = await redisSnapshot(target);
+    const refused = await runCli(['restore', first.id, '--to-url', target.url], { cwd: dir });
+    assert.equal(refused.code, 1, refused.all);
+    assert.match(refused.all, /not empty/);
+    assert.match(refused.all, /db0: 32 keys/);
+    assert.match(refused.all, /--force/);
+    assert.deepEqual(await redisSnapshot(target), before, 'nothing changed');
+    assert.equal(await target.client(5).get('written-later'), '1');
+
+    const forced = await runCli(['restore', first.id, '--to-url', target.url, '--force'], { cwd: dir });
+    assert.equal(forced.code, 0, forced.all);
+    assert.equal(await target.client(5).exists('written-later'), 0, 'the whole server was replaced');
+    assert.deepEqual(await redisSnapshot(target), await redisSnapshot(source));
+  });
+});
