@@ -31,11 +31,12 @@ import path from 'node:path';
 import { findPostgresBin, start } from '../test/harness/servers/postgres-server.js';
 import { isSkipped } from '../test/harness/servers/server-process.js';
 import type { StartedServer } from '../test/harness/servers/server-process.js';
-import { dbwardBin, formatKb, report, runBenchmark, runToJson, scratchDir } from './lib/bench-kit.js';
+import { dbwardBin, formatKb, report, runBenchmark, scratchDir } from './lib/bench-kit.js';
 import type { Measured } from './lib/bench-kit.js';
 import {
   fixtureGb,
   generatePostgres,
+  jsonOf,
   logFigures,
   measureRounds,
   printTable,
@@ -124,11 +125,10 @@ runBenchmark(
     }
     const backups = measureRounds(backupCommands, { rounds: backupRounds, env, cwd: work.dir });
     mkdirSync(storage, { recursive: true });
-    const [manifest] = runToJson(dbward('backups', 'list', 'main', '--json', '--storage', storage), env) as {
-      storedBytes: number;
-      rawBytes: number;
-      tables: { name: string; rows: number }[];
-    }[];
+    const listing = jsonOf(dbward('backups', 'list', 'main', '--json', '--storage', storage), env, work.dir) as {
+      backups: { storedBytes: number; rawBytes: number; tables: { name: string; rows: number }[] }[];
+    };
+    const manifest = listing.backups[0];
     if (!manifest) throw new Error('dbward backups list shows no backup');
     const orders = manifest.tables.find((t) => t.name === 'public.orders');
     if (orders?.rows !== data.orders) {

@@ -7,6 +7,8 @@
 #   migrate-postgres   dbward migrate up / status vs dbmate       target up ≤ 1.5× dbmate (1,000 migrations),
 #                                                                  status ≤ 0.5 s (5,000 applied)
 #   doctor-postgres    dbward doctor vs psql running PgHero's SQL  target ≤ 3 s (5,000 tables, 15,000 indexes)
+#   backup-postgres    dbward backup / restore vs pg_dump -Fc / pg_restore  target ≤ 0.3× time, ≤ 0.9× size; restore ≤ 1.05× (1.6 GB)
+#   backup-mariadb     dbward backup / restore vs mariadb-dump | gzip / gunzip | mariadb  target ≤ 0.4×; restore ≤ 1.05× (1.6 GB)
 #
 # Builds dist/ first when it is missing or older than src/. Benchmarks report, they do not gate:
 # a missed target prints FAIL and still exits 0; the exit code is non-zero only when a benchmark
@@ -27,7 +29,7 @@ trap 'rm -f "$summary"' EXIT
 export BENCH_SUMMARY_FILE=$summary
 
 failed=()
-for bench in cli-startup inspect-postgres inspect-sqlite migrate-postgres doctor-postgres; do
+for bench in cli-startup inspect-postgres inspect-sqlite migrate-postgres doctor-postgres backup-postgres backup-mariadb; do
   echo "======== $bench ========"
   if ! node --import tsx "bench/$bench.ts"; then
     failed+=("$bench")

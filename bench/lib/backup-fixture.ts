@@ -18,7 +18,7 @@
  * dbward process itself is measured apart from the tools it spawns.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -268,7 +268,7 @@ const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'$
 const rssProbe = `import { appendFileSync } from 'node:fs';
 process.on('exit', () => {
   const file = process.env.BENCH_NODE_RSS_FILE;
-  if (file) appendFileSync(file, process.argv.slice(2).join(' ') + '\\t' + process.resourceUsage().maxRSS + '\\n');
+  if (file) appendFileSync(file, process.argv.slice(1).join(' ') + '\\t' + process.resourceUsage().maxRSS + '\\n');
 });
 `;
 
@@ -329,6 +329,22 @@ export function measureRounds(
       nodeRssKb: nodeRss.length > 0 ? Math.max(...nodeRss) : undefined,
     };
   });
+}
+
+/**
+ * Run a command in `cwd` (where the benchmark's dbward.config.json is) with its stdout going to a
+ * file, and parse that as JSON (not through a pipe: see bench-kit's runToJson).
+ */
+export function jsonOf(argv: string[], env: NodeJS.ProcessEnv, cwd: string): unknown {
+  const file = path.join(cwd, 'out.json');
+  const fd = openSync(file, 'w');
+  try {
+    const run = spawnSync(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', fd, 'inherit'] });
+    if (run.error || run.status !== 0) throw new Error(`${argv.slice(1).join(' ')} failed (${run.error?.message ?? run.status})`);
+  } finally {
+    closeSync(fd);
+  }
+  return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 /** Print rows as an aligned table. */

@@ -112,15 +112,21 @@ export async function takeBackup(
     ];
     const flowing = pipeline([...stages, toStorage]);
     const stored = options.storage.putArtifact(id, name, toStorage);
-    const outcome = await settleAll({ flowing, stored, dump: dump.done }, () => dump.abort());
-    const { dump: counts, stored: put } = outcome;
-
-    if (progress.rawBytes === 0) {
-      throw new DbwardError('E_BACKUP_DUMP', `${plan.tool.name} produced no output: not a backup.`, {
-        hint: 'Run the dump tool by hand to see why; nothing was stored.',
-        context: { target: target.name, engine: engine.id, operation: 'backup' },
-      });
+    let outcome;
+    try {
+      outcome = await settleAll({ flowing, stored, dump: dump.done }, () => dump.abort());
+      if (progress.rawBytes === 0) {
+        throw new DbwardError('E_BACKUP_DUMP', `${plan.tool.name} produced no output: not a backup.`, {
+          hint: 'Run the dump tool by hand to see why; nothing was stored.',
+          context: { target: target.name, engine: engine.id, operation: 'backup' },
+        });
+      }
+    } catch (err) {
+      // Every byte may be stored while the dump still failed its end-marker check.
+      await options.storage.discard(id, name).catch(() => undefined);
+      throw err;
     }
+    const { dump: counts, stored: put } = outcome;
     const finished = now();
     const manifest: BackupManifest = {
       formatVersion: 1,

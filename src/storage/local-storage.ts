@@ -98,6 +98,14 @@ export class LocalStorage implements BackupStorage {
     return { bytes };
   }
 
+  async discard(id: string, name: string): Promise<void> {
+    const key = `${targetOfId(id)}/${name}`;
+    const partial = this.#pending.get(key);
+    if (partial === undefined) return;
+    this.#pending.delete(key);
+    await removeQuietly(partial);
+  }
+
   async finalize(id: string, name: string, manifest: BackupManifest): Promise<void> {
     const target = targetOfId(id);
     checkArtifactName(id, name);

@@ -177,6 +177,12 @@ export class S3Storage implements BackupStorage {
     return { bytes };
   }
 
+  async discard(id: string, name: string): Promise<void> {
+    const target = targetOfId(id);
+    if (!this.#pending.delete(`${target}/${name}`)) return;
+    await this.#deleteObject(objectKey(this.#where, target, name)).catch(() => undefined);
+  }
+
   async finalize(id: string, name: string, manifest: BackupManifest): Promise<void> {
     const target = targetOfId(id);
     checkArtifactName(id, name);

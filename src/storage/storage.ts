@@ -57,6 +57,12 @@ export interface BackupStorage {
    */
   finalize(id: string, name: string, manifest: BackupManifest): Promise<void>;
 
+  /**
+   * Throw away an artifact put by {@link putArtifact} that will not be finalized (the dump turned
+   * out bad after every byte was stored). Safe to call when nothing is pending.
+   */
+  discard(id: string, name: string): Promise<void>;
+
   /** Complete backups (those with a manifest), newest first, and problems found on the way. */
   list(target?: string): Promise<ListResult>;
 

@@ -192,6 +192,15 @@ export function storageContract(kind: string, open: () => Promise<StorageUnderTe
       );
     });
 
+    it('discard throws away a put artifact at once: nothing stored, nothing to finalize', async () => {
+      const kept = await makeBackup(storage);
+      const dropped = await makeBackup(storage, 'main', { finalize: false });
+      await storage.discard(dropped.id, dropped.name);
+      await storage.discard(dropped.id, dropped.name); // twice is fine
+      assert.deepEqual(sorted(await t.names('main')), sorted([kept.name, `${kept.id}.manifest.json`]));
+      await assert.rejects(storage.finalize(dropped.id, dropped.name, dropped.manifest));
+    });
+
     it('cleanup leaves the artifact of a put this instance has not finalized yet', async () => {
       const pending = await makeBackup(storage, 'main', { finalize: false });
       assert.deepEqual(await storage.cleanupIncomplete({ olderThanMs: hour, now: later() }), []);
