@@ -286,6 +286,8 @@ async function main(argv: string[]): Promise<number> {
     outputError: (text, write) => write(redact(text)),
   });
   const shutdown = (signal: NodeJS.Signals): void => {
+    // A command that stops gracefully on its own (dbward daemon) listens for the signal too.
+    if (process.listenerCount(signal) > 0) return;
     void import('../connect/open.js').then(({ closeAll }) =>
       closeAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)),
     );

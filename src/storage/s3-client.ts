@@ -39,6 +39,10 @@ export function makeS3Client(
     registerSecret(options.credentials.secretAccessKey);
     registerSecret(options.credentials.sessionToken);
   }
+  // The SDK warns on every run under Node < 22 that its support will end; dbward supports Node 20
+  // and is tested on it, and the warning would land in every backup's output. Users can still
+  // opt in by setting the variable to anything else.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new S3Client({
     region,
     ...(endpoint ? { endpoint } : {}),

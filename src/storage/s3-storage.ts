@@ -17,6 +17,7 @@
  * - `cleanupIncomplete` also aborts multipart uploads older than the grace period, which a killed
  *   dbward leaves behind (they are invisible to listings but are stored, and billed).
  */
+import { isEcho } from '../backup/pipeline-errors.js';
 import type { Readable } from 'node:stream';
 import { pipeline, Transform } from 'node:stream';
 import {
@@ -158,7 +159,9 @@ export class S3Storage implements BackupStorage {
       this.#uploading.delete(key);
     }
     // Taken before destroying the streams below, whose own "premature close" must not mask it.
-    const sourceFailure = sourceError;
+    // When the upload itself failed, a source error that only echoes it (lib-storage aborting the
+    // body: "The operation was aborted") must not hide the real cause.
+    const sourceFailure = failure !== undefined && isEcho(sourceError) ? undefined : sourceError;
     if (failure === undefined && sourceFailure !== undefined) failure = sourceFailure;
     if (failure !== undefined) {
       source.destroy();

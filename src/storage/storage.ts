@@ -6,7 +6,9 @@
  *
  * Write order (see docs/backups.md, "Storage layout and manifest"):
  *
- * 1. `putArtifact` streams the artifact to a temporary name (`.<name>.partial-<random>`);
+ * 1. `putArtifact` streams the artifact to a temporary name (`.<name>.partial-<random>`) — or, on
+ *    S3, as a multipart upload to the final key, which is just as invisible until it completes
+ *    (see s3-storage.ts);
  * 2. `finalize` writes the manifest to a temporary name, then moves the artifact to its final name,
  *    then moves the manifest to its final name — last;
  * 3. anything without a manifest is incomplete and `cleanupIncomplete` removes it once it is older

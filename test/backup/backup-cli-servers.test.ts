@@ -219,11 +219,42 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
     assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
   });
 
+  // Fails today about one run in four (BUG): GNU `tar -x` exits at the archive's end marker without
+  // reading the zero padding after it; postgres-backup-load.ts ignores the EPIPE, but pipeline()
+  // has destroyed the artifact stream, so its `done` rejects with "Premature close" (E_UNEXPECTED).
+  it('-j 2 on a database of some size: every verification and restore of the tar succeeds', async () => {
+    const big = await fresh();
+    await pgQuery(
+      big.url,
+      `CREATE TABLE accounts (id serial PRIMARY KEY, email text, balance numeric);
+       INSERT INTO accounts (email, balance) SELECT 'user' || g || '@example.com', g FROM generate_series(1, 20000) g;`,
+    );
+    const bigDir = project(big.url);
+    const m = await backupVerified(bigDir, ['-j', '2']);
+    assert.match(m.artifact, /\.pgdir\.tar\.zst$/);
+    const failures: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const verify = await runCli(['backup', 'verify', m.id], { cwd: bigDir });
+      if (verify.code !== 0) failures.push(`verify: ${verify.all.trim()}`);
+    }
+    const target = await fresh();
+    for (let i = 0; i < 4; i++) {
+      const restore = await runCli(['restore', m.id, '--to-url', target.url, '--force', '-j', '2'], {
+        cwd: bigDir,
+      });
+      if (restore.code !== 0) failures.push(`restore: ${restore.all.trim()}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+
   it('restore --tables brings back only the named table', async () => {
     const target = await fresh();
-    const restore = await runCli(['restore', first.id, '--to-url', target.url, '--tables', 'public.customers'], {
-      cwd: dir,
-    });
+    const restore = await runCli(
+      ['restore', first.id, '--to-url', target.url, '--tables', 'public.customers'],
+      {
+        cwd: dir,
+      },
+    );
     assert.equal(restore.code, 0, restore.all);
     assert.deepEqual(await pgTables(target.url), ['public.customers']);
     const [count] = await pgQuery<{ n: number }>(target.url, 'SELECT count(*)::int AS n FROM customers');
@@ -347,7 +378,9 @@ describe('dbward backup on MariaDB, through the CLI', { skip: skipReason('mysql'
 
 const redisServer = findBinary('redis-server');
 const redisSkip =
-  skipReason('redis') || (!redisServer && 'redis-server not found') || (!findBinary('redis-cli') && 'redis-cli not found');
+  skipReason('redis') ||
+  (!redisServer && 'redis-server not found') ||
+  (!findBinary('redis-cli') && 'redis-cli not found');
 
 interface OwnRedis {
   url: string;
@@ -377,9 +410,15 @@ async function startOwnRedis(): Promise<OwnRedis> {
     const configFile = path.join(dir, 'redis.conf');
     writePrivateFile(
       configFile,
-      [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'logfile ""', 'save ""', `requirepass ${password}`, ''].join(
-        '\n',
-      ),
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        'logfile ""',
+        'save ""',
+        `requirepass ${password}`,
+        '',
+      ].join('\n'),
       undefined,
     );
     const proc = new ServerProcess('redis-server', redisServer!, [configFile], {

@@ -121,7 +121,7 @@ async function runWatched(s: Scenario): Promise<{ runs: CliRun[]; cmdlines: stri
   const env = { DB_PASSWORD: s.password, DBWARD_BACKUP_KEY: keyText };
   const watch = watchCommandLines();
   const runs: CliRun[] = [];
-  let cmdlines: string[] = [];
+  let cmdlines: string[];
   try {
     const backup = await runCli(['backup', '--verify', '--json', '-v'], {
       cwd: dir,
@@ -305,7 +305,9 @@ describe('no password in ps, logs, manifests or --json', { skip: !hasProc && 'no
 
   const redisServer = findBinary('redis-server');
   const redisSkip =
-    skipReason('redis') || (!redisServer && 'redis-server not found') || (!findBinary('redis-cli') && 'redis-cli not found');
+    skipReason('redis') ||
+    (!redisServer && 'redis-server not found') ||
+    (!findBinary('redis-cli') && 'redis-cli not found');
 
   describe('Redis', { skip: redisSkip }, () => {
     const password = distinctivePassword();
@@ -318,7 +320,9 @@ describe('no password in ps, logs, manifests or --json', { skip: !hasProc && 'no
         const conf = path.join(dir, 'redis.conf');
         writePrivateFile(
           conf,
-          [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', `requirepass ${password}`, ''].join('\n'),
+          [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', `requirepass ${password}`, ''].join(
+            '\n',
+          ),
           undefined,
         );
         const proc = new ServerProcess('redis-server', redisServer!, [conf], {

@@ -25,6 +25,8 @@ export async function daemonCommand(ctx: CliContext, names: string[], flags: Dae
     });
   }
   const byName = new Map(jobs.map((j) => [j.name, j]));
+  // Failure notifications in flight; a stop waits for them, so none is lost to a SIGTERM.
+  const sending = new Set<Promise<void>>();
   const log = (text: string): void => ctx.out.note(`${new Date().toISOString()} ${text}`);
   const onEvent = (event: SchedulerEvent): void => {
     switch (event.type) {
@@ -47,14 +49,16 @@ export async function daemonCommand(ctx: CliContext, names: string[], flags: Dae
         log(`${event.job}: FAILED after ${event.attempts} attempt(s): ${event.error}`);
         const job = byName.get(event.job);
         if (job) {
-          void notify(
-            job.target,
-            {
-              kind: job.kind,
-              ok: false,
-              message: `${event.job} failed after ${event.attempts} attempt(s): ${event.error}`,
-            },
-            ctx.logger,
+          sending.add(
+            notify(
+              job.target,
+              {
+                kind: job.kind,
+                ok: false,
+                message: `${event.job} failed after ${event.attempts} attempt(s): ${event.error}`,
+              },
+              ctx.logger,
+            ),
           );
         }
         break;
@@ -73,7 +77,10 @@ export async function daemonCommand(ctx: CliContext, names: string[], flags: Dae
       log(`${signal}: stopping (running jobs are asked to stop)…`);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      void scheduler.stop().then(resolve);
+      void scheduler
+        .stop()
+        .then(() => Promise.allSettled([...sending]))
+        .then(() => resolve());
     };
     const onInt = (): void => stop('SIGINT');
     const onTerm = (): void => stop('SIGTERM');

@@ -98,7 +98,9 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     }
     if (ctx.extension === 'pgdir.tar') {
       await mkdir(work, { recursive: true, mode: 0o700 });
-      const tar = spawn('tar', ['-C', work, '-xf', '-', '--no-same-owner'], {
+      // --ignore-zeros: read to the end of input. Without it GNU tar stops at the end-of-archive
+      // marker and leaves the zero padding after it unread, which fails our side of the pipe.
+      const tar = spawn('tar', ['-C', work, '-xf', '-', '--no-same-owner', '--ignore-zeros'], {
         stdio: ['pipe', 'ignore', 'pipe'],
       });
       await feedAndWait('tar', tar, source, ctx, password, context);
