@@ -69,7 +69,11 @@ runBenchmark(
       `[client]\nhost=${url.hostname}\nport=${url.port}\nuser=${decodeURIComponent(url.username)}\npassword=${decodeURIComponent(url.password)}\n`,
       { mode: 0o600 },
     );
-    const client = (...args: string[]): string[] => ['mariadb', `--defaults-extra-file=${optionFile}`, ...args];
+    const client = (...args: string[]): string[] => [
+      'mariadb',
+      `--defaults-extra-file=${optionFile}`,
+      ...args,
+    ];
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -111,7 +115,11 @@ runBenchmark(
       { rounds: backupRounds, env, cwd: work.dir },
     );
     mkdirSync(storage, { recursive: true });
-    const listing = jsonOf(dbward('backups', 'list', 'main', '--json', '--storage', storage), env, work.dir) as {
+    const listing = jsonOf(
+      dbward('backups', 'list', 'main', '--json', '--storage', storage),
+      env,
+      work.dir,
+    ) as {
       backups: { storedBytes: number; rawBytes: number; tables: { name: string; rows: number }[] }[];
     };
     const manifest = listing.backups[0];
@@ -236,7 +244,8 @@ function run(argv: string[], env: NodeJS.ProcessEnv): string {
 /** The size of the one artifact under `dir` (the manifest is beside it). */
 function artifactSize(dir: string): number {
   const artifacts = readdirSync(dir).filter((f) => f.endsWith('.enc') || f.endsWith('.zst'));
-  if (artifacts.length !== 1) throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
+  if (artifacts.length !== 1)
+    throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
   return statSync(path.join(dir, artifacts[0]!)).size;
 }
 

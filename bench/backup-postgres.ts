@@ -125,7 +125,11 @@ runBenchmark(
     }
     const backups = measureRounds(backupCommands, { rounds: backupRounds, env, cwd: work.dir });
     mkdirSync(storage, { recursive: true });
-    const listing = jsonOf(dbward('backups', 'list', 'main', '--json', '--storage', storage), env, work.dir) as {
+    const listing = jsonOf(
+      dbward('backups', 'list', 'main', '--json', '--storage', storage),
+      env,
+      work.dir,
+    ) as {
       backups: { storedBytes: number; rawBytes: number; tables: { name: string; rows: number }[] }[];
     };
     const manifest = listing.backups[0];
@@ -272,14 +276,16 @@ function withDatabase(url: URL, database: string): string {
 /** Run a command to completion (untimed setup); its stdout. */
 function run(argv: string[], env: NodeJS.ProcessEnv): string {
   const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`${argv.slice(0, 2).join(' ')} failed: ${r.stderr || r.error?.message}`);
+  if (r.error || r.status !== 0)
+    throw new Error(`${argv.slice(0, 2).join(' ')} failed: ${r.stderr || r.error?.message}`);
   return r.stdout;
 }
 
 /** The size of the one artifact under `dir` (the manifest is beside it). */
 function artifactSize(dir: string): number {
   const artifacts = readdirSync(dir).filter((f) => f.endsWith('.enc') || f.endsWith('.zst'));
-  if (artifacts.length !== 1) throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
+  if (artifacts.length !== 1)
+    throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
   return statSync(path.join(dir, artifacts[0]!)).size;
 }
 

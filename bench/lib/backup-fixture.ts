@@ -91,7 +91,8 @@ async function inParallel<T>(items: T[], workers: number, work: (item: T, worker
 
 function chunks(total: number): [number, number][] {
   const out: [number, number][] = [];
-  for (let first = 1; first <= total; first += chunkRows) out.push([first, Math.min(total, first + chunkRows - 1)]);
+  for (let first = 1; first <= total; first += chunkRows)
+    out.push([first, Math.min(total, first + chunkRows - 1)]);
   return out;
 }
 
@@ -162,13 +163,21 @@ export async function generatePostgres(url: string, gb = fixtureGb): Promise<Gen
       clients.length,
       async (sql, i) => void (await clients[i]!.query(sql)),
     );
-    await inParallel(['vacuum (freeze, analyze) orders', 'vacuum (freeze, analyze) customers'], 2, async (sql, i) => {
-      await clients[i]!.query(sql);
-    });
+    await inParallel(
+      ['vacuum (freeze, analyze) orders', 'vacuum (freeze, analyze) customers'],
+      2,
+      async (sql, i) => {
+        await clients[i]!.query(sql);
+      },
+    );
     await a.query('checkpoint');
-    const size = await a.query<{ bytes: string }>('select pg_database_size(current_database())::text as bytes');
+    const size = await a.query<{ bytes: string }>(
+      'select pg_database_size(current_database())::text as bytes',
+    );
     const bytes = Number(size.rows[0]!.bytes);
-    console.log(`indexed and vacuumed in ${seconds(started)} total; database size ${(bytes / 1e9).toFixed(2)} GB`);
+    console.log(
+      `indexed and vacuumed in ${seconds(started)} total; database size ${(bytes / 1e9).toFixed(2)} GB`,
+    );
     return { orders, customers, bytes };
   } finally {
     await Promise.all(clients.map((c) => c.end()));
@@ -176,7 +185,11 @@ export async function generatePostgres(url: string, gb = fixtureGb): Promise<Gen
 }
 
 /** Fill the (empty) MariaDB database `database` through the admin URL; uses the SEQUENCE engine. */
-export async function generateMariadb(adminUrl: string, database: string, gb = fixtureGb): Promise<Generated> {
+export async function generateMariadb(
+  adminUrl: string,
+  database: string,
+  gb = fixtureGb,
+): Promise<Generated> {
   const started = Date.now();
   const orders = orderCount('mariadb', gb);
   const customers = Math.ceil(orders * customersPerOrder);
@@ -231,7 +244,9 @@ export async function generateMariadb(adminUrl: string, database: string, gb = f
       [database],
     );
     const bytes = Number((rows as { bytes: string }[])[0]!.bytes);
-    console.log(`indexed and analyzed in ${seconds(started)} total; database size ${(bytes / 1e9).toFixed(2)} GB`);
+    console.log(
+      `indexed and analyzed in ${seconds(started)} total; database size ${(bytes / 1e9).toFixed(2)} GB`,
+    );
     return { orders, customers, bytes };
   } finally {
     await Promise.all(conns.map((c) => c.end()));
@@ -263,7 +278,8 @@ export interface RoundsResult {
   nodeRssKb: number | undefined;
 }
 
-const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+const quote = (arg: string): string =>
+  /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 
 const rssProbe = `import { appendFileSync } from 'node:fs';
 process.on('exit', () => {
@@ -302,13 +318,17 @@ export function measureRounds(
       args.push('--command-name', c.name, wrapped[i]!.map(quote).join(' '));
       const run = spawnSync('hyperfine', args, { cwd: opts.cwd, env, stdio: 'inherit' });
       if (run.error) throw new Error(`hyperfine could not run: ${run.error.message}`);
-      if (run.status !== 0) throw new Error(`hyperfine failed on ${c.name} (exit ${run.status ?? run.signal})`);
-      const result = (JSON.parse(readFileSync(json, 'utf8')) as { results: { times: number[] }[] }).results[0];
+      if (run.status !== 0)
+        throw new Error(`hyperfine failed on ${c.name} (exit ${run.status ?? run.signal})`);
+      const result = (JSON.parse(readFileSync(json, 'utf8')) as { results: { times: number[] }[] })
+        .results[0];
       times[i]!.push(...(result?.times ?? []));
       opts.afterEach?.(c.name);
     });
   }
-  const nodeLines = existsSync(nodeRssFile) ? readFileSync(nodeRssFile, 'utf8').split('\n').filter(Boolean) : [];
+  const nodeLines = existsSync(nodeRssFile)
+    ? readFileSync(nodeRssFile, 'utf8').split('\n').filter(Boolean)
+    : [];
   return commands.map((c, i) => {
     const t = [...times[i]!].sort((x, y) => x - y);
     const mean = t.reduce((s, x) => s + x, 0) / t.length;
@@ -316,7 +336,9 @@ export function measureRounds(
     const rssLines = readFileSync(path.join(opts.cwd, `rss-${i}.txt`), 'utf8').split('\n');
     const treeRssKb = Math.max(...rssLines.filter((l) => /^\d+$/.test(l.trim())).map(Number));
     const own = c.argv.slice(1).join(' ');
-    const nodeRss = nodeLines.filter((l) => l.slice(0, l.lastIndexOf('\t')) === own).map((l) => Number(l.split('\t').pop()));
+    const nodeRss = nodeLines
+      .filter((l) => l.slice(0, l.lastIndexOf('\t')) === own)
+      .map((l) => Number(l.split('\t').pop()));
     return {
       name: c.name,
       times: times[i]!,
@@ -340,7 +362,8 @@ export function jsonOf(argv: string[], env: NodeJS.ProcessEnv, cwd: string): unk
   const fd = openSync(file, 'w');
   try {
     const run = spawnSync(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', fd, 'inherit'] });
-    if (run.error || run.status !== 0) throw new Error(`${argv.slice(1).join(' ')} failed (${run.error?.message ?? run.status})`);
+    if (run.error || run.status !== 0)
+      throw new Error(`${argv.slice(1).join(' ')} failed (${run.error?.message ?? run.status})`);
   } finally {
     closeSync(fd);
   }

@@ -66,7 +66,13 @@ export interface BackupSettings {
   jobs?: number;
   verify?: boolean;
   retention?: { keepLast?: number; daily?: number; weekly?: number; monthly?: number; yearly?: number };
-  schedule?: { backup?: string; verify?: string; prune?: string; retries?: number; retryDelay?: number | string };
+  schedule?: {
+    backup?: string;
+    verify?: string;
+    prune?: string;
+    retries?: number;
+    retryDelay?: number | string;
+  };
   notify?: BackupNotifyChannelSettings[];
 }
 

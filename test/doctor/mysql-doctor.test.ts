@@ -310,7 +310,8 @@ describe('mysql doctor', { skip }, () => {
       await holder.query('UPDATE acct SET v = v + 1 WHERE id = 1');
       await waiter.query('SET SESSION innodb_lock_wait_timeout = 30');
       const blocked = waiter.query('UPDATE acct SET v = v + 10 WHERE id = 1');
-      const sleeping = sleeper.query('SELECT SLEEP(30)');
+      // Handled from the start: the KILL QUERY below can reject it before that KILL's own reply.
+      const sleeping = sleeper.query('SELECT SLEEP(30)').catch(() => undefined);
       await sleep(2500);
 
       const report = await run(db.url, {
@@ -360,7 +361,7 @@ describe('mysql doctor', { skip }, () => {
       await holder.query('ROLLBACK');
       await blocked;
       await holder.query(`KILL QUERY ${sleeperId}`);
-      await sleeping.catch(() => undefined);
+      await sleeping;
     } finally {
       await Promise.all([holder.end(), waiter.end(), sleeper.end()].map((p) => p.catch(() => undefined)));
     }
