@@ -5,7 +5,9 @@
  * {@link checkArtifact}, so a flipped byte, a truncated file or a wrong key is found before a
  * single byte reaches the target database.
  */
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError } from '../core/errors.js';
 import type { BackupStorage } from '../storage/storage.js';
@@ -73,24 +75,46 @@ export async function openPlainArtifact(
 }
 
 /**
- * Read the whole artifact without output: every byte's checksum, every encrypted chunk's tag and
- * the final-chunk marker, every zstd frame. Resolves with the raw size; rejects saying which check failed.
+ * Read the whole artifact — every byte's checksum, every encrypted chunk's tag and the final-chunk
+ * marker, every zstd frame — writing the raw dump to `spoolTo` when given (else discarding it).
+ * Resolves with the raw size; rejects saying which check failed (and removes a partial spool file).
  */
 export async function checkArtifact(
   storage: BackupStorage,
   manifest: BackupManifest,
   key: BackupKey | null,
+  spoolTo?: string,
 ): Promise<{ rawBytes: number }> {
   const artifact = await openPlainArtifact(storage, manifest, key);
   let rawBytes = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      rawBytes += chunk.length;
-      callback();
+  const counter = countingStream((n) => {
+    rawBytes += n;
+  });
+  const sink =
+    spoolTo === undefined
+      ? new Writable({
+          write(_chunk: Buffer, _encoding, callback) {
+            callback();
+          },
+        })
+      : createWriteStream(spoolTo, { mode: 0o600 });
+  try {
+    await settleAll({ read: pipeline(artifact.stream, counter, sink), artifact: artifact.done }, () =>
+      artifact.stream.destroy(),
+    );
+  } catch (err) {
+    if (spoolTo !== undefined) await rm(spoolTo, { force: true });
+    throw err;
+  }
+  return { rawBytes };
+}
+
+/** A pass-through that reports how many bytes went by. */
+export function countingStream(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
     },
   });
-  await settleAll({ read: pipeline(artifact.stream, sink), artifact: artifact.done }, () =>
-    artifact.stream.destroy(),
-  );
-  return { rawBytes };
 }

@@ -7,20 +7,20 @@
  * 2. a non-empty database is refused unless `force` is set, with a list of what would be replaced;
  * 3. only then is the artifact streamed into the engine's restore tool.
  */
-import type { ConnectionSpec } from '../core/connection-spec.js';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { DbwardError, UsageError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
 import type { LoadContext } from '../engines/backup-role.js';
 import type { EngineConnection } from '../engines/contract.js';
-import { engineForUrl } from '../engines/registry.js';
 import type { BackupStorage } from '../storage/storage.js';
-import { artifactFormat } from './artifact-name.js';
 import type { BackupKey } from './backup-key.js';
 import type { BackupManifest } from './manifest.js';
 import { settleAll } from './pipeline-errors.js';
-import { checkArtifact, openPlainArtifact } from './read-artifact.js';
-import { backupRoleFor, countingStream, withTempDir } from './take-backup.js';
+import { checkArtifact, countingStream, openPlainArtifact } from './read-artifact.js';
+import { roleForBackup, withTempDir } from './take-backup.js';
 
 /** How many existing objects a refusal lists before "and N more". */
 const listedExisting = 20;
@@ -57,30 +57,34 @@ export async function restoreBackup(
   manifest: BackupManifest,
   options: RestoreBackupOptions,
 ): Promise<RestoreResult> {
-  const engine = engineForUrl(target.url);
-  if (engine.id !== manifest.engine) {
-    throw new UsageError(
-      `Backup ${manifest.id} is a ${manifest.engine} backup; ${target.name} is a ${engine.displayName} database.`,
-      'Restore into a database of the same engine (--to or --to-url).',
-    );
-  }
-  const role = await backupRoleFor(engine);
-  const spec: ConnectionSpec = engine.parseUrl(target.url);
-  const { extension } = artifactFormat(manifest);
+  const { role, spec, extension } = await roleForBackup(
+    target,
+    manifest,
+    (engineName) =>
+      new UsageError(
+        `Backup ${manifest.id} is a ${manifest.engine} backup; ${target.name} is a ${engineName} database.`,
+        'Restore into a database of the same engine (--to or --to-url).',
+      ),
+  );
   if (options.tables !== undefined) checkTableNames(manifest, options.tables);
 
-  options.onPhase?.('check', manifest.rawBytes);
-  await checkArtifact(options.storage, manifest, options.key);
-
   return withTempDir('restore', async (tempDir) => {
+    const jobs = options.jobs ?? 1;
+    // Tools that read a file better than a pipe get the raw dump spooled while it is checked, so
+    // it is decrypted and decompressed once; the others read the artifact a second time.
+    const file = role.wantsFile?.(extension, jobs) ? path.join(tempDir, `raw.${extension}`) : undefined;
+    options.onPhase?.('check', manifest.rawBytes);
+    await checkArtifact(options.storage, manifest, options.key, file);
+
     const ctx: LoadContext = {
       target,
       spec,
       logger: options.logger,
       tempDir,
       extension,
-      jobs: options.jobs ?? 1,
+      jobs,
       ...(options.tables ? { tables: options.tables } : {}),
+      ...(file ? { file } : {}),
     };
     const existing = await role.existingContents(conn, ctx);
     if (existing.length > 0 && !options.force) {
@@ -95,14 +99,19 @@ export async function restoreBackup(
       );
     }
     options.onPhase?.('load', manifest.rawBytes);
-    const artifact = await openPlainArtifact(options.storage, manifest, options.key);
     let rawBytes = 0;
-    const counted = artifact.stream.pipe(
-      countingStream((n) => {
-        rawBytes += n;
-        options.onProgress?.(rawBytes);
-      }),
-    );
+    const count = countingStream((n) => {
+      rawBytes += n;
+      options.onProgress?.(rawBytes);
+    });
+    if (file) {
+      const source = createReadStream(file).pipe(count);
+      await role.restore(source, conn, ctx);
+      source.destroy(); // the role may have read the file by its path instead of the stream
+      return { manifest, replaced: existing, rawBytes: (await stat(file)).size };
+    }
+    const artifact = await openPlainArtifact(options.storage, manifest, options.key);
+    const counted = artifact.stream.pipe(count);
     artifact.stream.once('error', (err) => counted.destroy(err));
     await settleAll(
       { restore: role.restore(counted, conn, ctx), artifact: artifact.done },

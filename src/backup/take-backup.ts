@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionSpec } from '../core/connection-spec.js';
 import { DbwardError, NotAvailableError } from '../core/errors.js';
@@ -24,7 +24,8 @@ import type { BackupKey } from './backup-key.js';
 import { createEncryptStream, describeScheme } from './encryption.js';
 import { createHashStream } from './hash-stream.js';
 import { newBackupId, type BackupManifest } from './manifest.js';
-import { artifactName } from './artifact-name.js';
+import { artifactFormat, artifactName } from './artifact-name.js';
+import { countingStream } from './read-artifact.js';
 import { settleAll } from './pipeline-errors.js';
 import { createZstdCompressStream, defaultZstdLevel } from './zstd-stream.js';
 
@@ -59,6 +60,24 @@ export async function backupRoleFor(engine: EngineDefinition): Promise<BackupRol
     );
   }
   return load();
+}
+
+/**
+ * What restoring or verifying `manifest`'s backup through `target` needs: the target's engine
+ * (which must be the backup's, or the error `mismatch` makes is thrown), its backup role, the
+ * target's connection spec and the artifact's raw extension.
+ */
+export async function roleForBackup(
+  target: Target,
+  manifest: BackupManifest,
+  mismatch: (engineName: string) => Error,
+): Promise<{ engine: EngineDefinition; role: BackupRole; spec: ConnectionSpec; extension: string }> {
+  const engine = engineForUrl(target.url);
+  if (engine.id !== manifest.engine) throw mismatch(engine.displayName);
+  const role = await backupRoleFor(engine);
+  const spec: ConnectionSpec = engine.parseUrl(target.url);
+  const { extension } = artifactFormat(manifest);
+  return { engine, role, spec, extension };
 }
 
 /** Run `fn` with a private temporary directory that is removed afterwards, whatever happens. */
@@ -150,15 +169,5 @@ export async function takeBackup(
     };
     await options.storage.finalize(id, name, manifest);
     return manifest;
-  });
-}
-
-/** A pass-through that reports how many bytes went by. */
-export function countingStream(onBytes: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      onBytes(chunk.length);
-      callback(null, chunk);
-    },
   });
 }

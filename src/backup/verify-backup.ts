@@ -7,20 +7,17 @@
  * say nothing about the backup — the scratch database cannot be created, the restore tool is
  * missing, the key is wrong — are thrown and recorded nowhere.
  */
-import type { ConnectionSpec } from '../core/connection-spec.js';
 import { isDbwardError, UsageError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
 import type { LoadContext } from '../engines/backup-role.js';
 import type { EngineConnection } from '../engines/contract.js';
-import { engineForUrl } from '../engines/registry.js';
 import type { BackupStorage } from '../storage/storage.js';
-import { artifactFormat } from './artifact-name.js';
 import type { BackupKey } from './backup-key.js';
 import type { BackupManifest, BackupVerification } from './manifest.js';
 import { settleAll } from './pipeline-errors.js';
 import { openPlainArtifact } from './read-artifact.js';
-import { backupRoleFor, withTempDir } from './take-backup.js';
+import { roleForBackup, withTempDir } from './take-backup.js';
 
 /** Errors that mean the artifact itself is bad (as opposed to the environment). */
 const artifactErrorCodes = new Set([
@@ -50,16 +47,15 @@ export async function verifyBackup(
   manifest: BackupManifest,
   options: VerifyBackupOptions,
 ): Promise<BackupVerification> {
-  const engine = engineForUrl(target.url);
-  if (engine.id !== manifest.engine) {
-    throw new UsageError(
-      `Backup ${manifest.id} is a ${manifest.engine} backup; target ${target.name} is ${engine.displayName}.`,
-      'Verify it with a target of the same engine (--target).',
-    );
-  }
-  const role = await backupRoleFor(engine);
-  const spec: ConnectionSpec = engine.parseUrl(target.url);
-  const { extension } = artifactFormat(manifest);
+  const { role, spec, extension } = await roleForBackup(
+    target,
+    manifest,
+    (engineName) =>
+      new UsageError(
+        `Backup ${manifest.id} is a ${manifest.engine} backup; target ${target.name} is ${engineName}.`,
+        'Verify it with a target of the same engine (--target).',
+      ),
+  );
   const now = options.now ?? (() => new Date());
   const details: string[] = [];
   let ok = true;

@@ -99,6 +99,12 @@ export interface LoadContext {
   jobs: number;
   /** Only these tables (names as in the manifest); undefined = everything. */
   tables?: string[];
+  /**
+   * Set by restore when the role asked for it with {@link BackupRole.wantsFile}: the raw dump,
+   * already checked and written to this local file during the check pass. The `source` stream
+   * reads the same file; a role may instead hand the path to its tool (`pg_restore -j file`).
+   */
+  file?: string;
   /** Bytes of raw input loaded so far, for progress bars (called often; cheap). */
   onProgress?: (rawBytes: number) => void;
 }
@@ -143,6 +149,12 @@ export interface BackupRole {
    * (the caller has checked emptiness or --force). Rejects with E_BACKUP_RESTORE.
    */
   restore(source: Readable, conn: EngineConnection, ctx: LoadContext): Promise<void>;
+  /**
+   * Optional: whether restore should spool the raw dump to a local file (`LoadContext.file`)
+   * while it checks the artifact — for tools that read a file faster than a pipe or need one
+   * (`pg_restore`), so the artifact is not decrypted and decompressed a second time.
+   */
+  wantsFile?(extension: string, jobs: number): boolean;
   /**
    * Optional (server engines): create the target's database when it does not exist, through the
    * server's maintenance database, for `restore --create`. A no-op when it exists.

@@ -15,20 +15,25 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  checkManifest,
   checkVerification,
   compareManifestsNewestFirst,
-  isValidArtifactName,
   isValidTargetName,
-  parseBackupId,
-  validateManifest,
   type BackupManifest,
   type BackupVerification,
 } from '../backup/manifest.js';
 import { DbwardError, isDbwardError } from '../core/errors.js';
 import {
+  checkArtifactName,
+  checkGracePeriod,
+  checkManifestNames,
+  checkTargetName,
+  isIncompleteName,
+  manifestToFinalize,
+  targetOfId,
+} from './storage-names.js';
+import { readListedManifest, readListedVerification } from './listed-records.js';
+import {
   manifestFileName,
-  parsePartialFileName,
   partialFileName,
   verificationFileName,
   type BackupStorage,
@@ -108,14 +113,7 @@ export class LocalStorage implements BackupStorage {
 
   async finalize(id: string, name: string, manifest: BackupManifest): Promise<void> {
     const target = targetOfId(id);
-    checkArtifactName(id, name);
-    const m = validateManifest(manifest);
-    if (m.id !== id || m.artifact !== name || m.target !== target) {
-      throw new DbwardError(
-        'E_STORAGE_MANIFEST_MISMATCH',
-        `The manifest (id ${m.id}, artifact ${m.artifact}) does not describe backup ${id} / ${name}.`,
-      );
-    }
+    const m = manifestToFinalize(id, name, manifest);
     const key = `${target}/${name}`;
     const partial = this.#pending.get(key);
     if (!partial) {
@@ -177,7 +175,7 @@ export class LocalStorage implements BackupStorage {
         if (!manifest) continue;
         const verified = verificationFileName(id);
         if (names.has(verified)) {
-          manifest.verification = await this.#readVerification(t, id, `${t}/${verified}`, problems);
+          manifest.verification = await this.#readVerification(id, `${t}/${verified}`, problems);
         }
         backups.push(manifest);
       }
@@ -249,9 +247,7 @@ export class LocalStorage implements BackupStorage {
 
   async cleanupIncomplete(options: CleanupOptions): Promise<string[]> {
     const { olderThanMs } = options;
-    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
-      throw new DbwardError('E_CLEANUP_GRACE', `olderThanMs must be 0 or more, not ${String(olderThanMs)}.`);
-    }
+    checkGracePeriod(olderThanMs);
     const cutoff = (options.now ?? new Date()).getTime() - olderThanMs;
     const pending = new Set(this.#pending.values());
     const removed: string[] = [];
@@ -263,11 +259,10 @@ export class LocalStorage implements BackupStorage {
       } catch {
         continue;
       }
-      const idOf = new RegExp(`^(${escapeRegExp(t)}-\\d{8}T\\d{6}Z-[0-9a-f]{4})\\.`);
       let removedHere = false;
       for (const name of names) {
         const file = path.join(dir, name);
-        if (pending.has(file) || !isIncomplete(name, names, idOf)) continue;
+        if (pending.has(file) || !isIncompleteName(t, name, names)) continue;
         let mtimeMs: number;
         try {
           mtimeMs = (await fsp.lstat(file)).mtimeMs;
@@ -297,55 +292,20 @@ export class LocalStorage implements BackupStorage {
     names: Set<string>,
     problems: StorageProblem[],
   ): Promise<BackupManifest | undefined> {
-    let json: unknown;
-    try {
-      json = JSON.parse(await fsp.readFile(path.join(this.root, rel), 'utf8'));
-    } catch (err) {
-      problems.push({ path: rel, message: `unreadable manifest: ${errorMessage(err)}` });
-      return undefined;
-    }
-    const check = checkManifest(json);
-    if (!check.ok) {
-      problems.push({ path: rel, message: `malformed manifest: ${check.problems.join('; ')}` });
-      return undefined;
-    }
-    const m = check.manifest;
-    if (m.id !== id || m.target !== target) {
-      problems.push({
-        path: rel,
-        message: `the manifest describes ${m.target}/${m.id}, which does not match its file name`,
-      });
-      return undefined;
-    }
-    if (!names.has(m.artifact)) {
-      problems.push({ path: rel, message: `the artifact ${m.artifact} is missing` });
-      return undefined;
-    }
-    return m;
+    return readListedManifest(
+      () => fsp.readFile(path.join(this.root, rel), 'utf8'),
+      { target, id, rel, nameWord: 'file name' },
+      (name) => names.has(name),
+      problems,
+    );
   }
 
   async #readVerification(
-    target: string,
     id: string,
     rel: string,
     problems: StorageProblem[],
   ): Promise<BackupVerification | null> {
-    try {
-      const record = JSON.parse(await fsp.readFile(path.join(this.root, rel), 'utf8')) as {
-        id?: unknown;
-        verification?: unknown;
-      };
-      const check = checkVerification(record.verification);
-      if (record.id !== id || !check.ok) {
-        const why = check.ok ? `it names ${String(record.id)}, not ${id}` : check.problems.join('; ');
-        problems.push({ path: rel, message: `malformed verification record: ${why}` });
-        return null;
-      }
-      return check.verification;
-    } catch (err) {
-      problems.push({ path: rel, message: `unreadable verification record: ${errorMessage(err)}` });
-      return null;
-    }
+    return readListedVerification(() => fsp.readFile(path.join(this.root, rel), 'utf8'), id, rel, problems);
   }
 
   /** The targets to look at: one (if valid), or every target directory under the root. */
@@ -382,16 +342,7 @@ export class LocalStorage implements BackupStorage {
   }
 
   #artifactPath(manifest: BackupManifest): string {
-    checkTargetName(manifest.target);
-    if (
-      parseBackupId(manifest.id)?.target !== manifest.target ||
-      !isValidArtifactName(manifest.id, manifest.artifact)
-    ) {
-      throw new DbwardError(
-        'E_MANIFEST_INVALID',
-        `Backup ${manifest.id}: the manifest's target/artifact names are not valid (${manifest.artifact}).`,
-      );
-    }
+    checkManifestNames(manifest);
     return path.join(this.root, manifest.target, manifest.artifact);
   }
 
@@ -408,39 +359,6 @@ export class LocalStorage implements BackupStorage {
       hint = `The disk holding ${this.location} is full; free space or use another storage.`;
     }
     return new DbwardError(code, `${what}: ${errorMessage(err)}`, { hint, cause: err });
-  }
-}
-
-/** Incomplete = one of our partial files, or an artifact/verification record with no manifest. */
-function isIncomplete(name: string, names: Set<string>, idOf: RegExp): boolean {
-  const partialOf = parsePartialFileName(name);
-  if (partialOf !== undefined) return idOf.test(`${partialOf}`);
-  if (name.startsWith('.') || name.endsWith('.manifest.json')) return false;
-  const id = idOf.exec(name)?.[1];
-  if (id === undefined || names.has(manifestFileName(id))) return false;
-  return name === verificationFileName(id) || isValidArtifactName(id, name);
-}
-
-function targetOfId(id: string): string {
-  const parsed = parseBackupId(id);
-  if (!parsed) {
-    throw new DbwardError('E_BACKUP_ID', `"${id}" is not a backup id (<target>-<YYYYMMDDTHHMMSSZ>-<4 hex>).`);
-  }
-  return parsed.target;
-}
-
-function checkArtifactName(id: string, name: string): void {
-  if (!isValidArtifactName(id, name)) {
-    throw new DbwardError(
-      'E_BACKUP_ARTIFACT_NAME',
-      `"${name}" is not a valid artifact name for ${id} ("${id}.<ext>").`,
-    );
-  }
-}
-
-function checkTargetName(target: string): void {
-  if (!isValidTargetName(target)) {
-    throw new DbwardError('E_BACKUP_TARGET_NAME', `"${target}" is not a valid target name.`);
   }
 }
 
@@ -515,10 +433,6 @@ async function removeQuietly(file: string): Promise<void> {
 
 function randomHex(): string {
   return randomBytes(6).toString('hex');
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
 }
 
 function errorCode(err: unknown): string | undefined {

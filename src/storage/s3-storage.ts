@@ -32,13 +32,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
-  checkManifest,
   checkVerification,
   compareManifestsNewestFirst,
   isValidArtifactName,
   isValidTargetName,
-  parseBackupId,
-  validateManifest,
   type BackupManifest,
   type BackupVerification,
 } from '../backup/manifest.js';
@@ -54,7 +51,17 @@ import {
   targetKeyPrefix,
   type S3Location,
 } from './s3-location.js';
-import { checkArtifactName, checkTargetName, idOfName, isIncompleteName, targetOfId } from './s3-names.js';
+import {
+  checkArtifactName,
+  checkGracePeriod,
+  checkManifestNames,
+  checkTargetName,
+  idOfName,
+  isIncompleteName,
+  manifestToFinalize,
+  targetOfId,
+} from './storage-names.js';
+import { readListedManifest, readListedVerification } from './listed-records.js';
 import {
   manifestFileName,
   parsePartialFileName,
@@ -188,14 +195,7 @@ export class S3Storage implements BackupStorage {
 
   async finalize(id: string, name: string, manifest: BackupManifest): Promise<void> {
     const target = targetOfId(id);
-    checkArtifactName(id, name);
-    const m = validateManifest(manifest);
-    if (m.id !== id || m.artifact !== name || m.target !== target) {
-      throw new DbwardError(
-        'E_STORAGE_MANIFEST_MISMATCH',
-        `The manifest (id ${m.id}, artifact ${m.artifact}) does not describe backup ${id} / ${name}.`,
-      );
-    }
+    const m = manifestToFinalize(id, name, manifest);
     const pendingKey = `${target}/${name}`;
     if (!this.#pending.has(pendingKey)) {
       throw new DbwardError(
@@ -338,9 +338,7 @@ export class S3Storage implements BackupStorage {
 
   async cleanupIncomplete(options: CleanupOptions): Promise<string[]> {
     const { olderThanMs } = options;
-    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
-      throw new DbwardError('E_CLEANUP_GRACE', `olderThanMs must be 0 or more, not ${String(olderThanMs)}.`);
-    }
+    checkGracePeriod(olderThanMs);
     if (options.target !== undefined) checkTargetName(options.target);
     const cutoff = (options.now ?? new Date()).getTime() - olderThanMs;
     const removed: string[] = [];
@@ -463,32 +461,12 @@ export class S3Storage implements BackupStorage {
     objects: Map<string, StoredObject>,
     problems: StorageProblem[],
   ): Promise<BackupManifest | undefined> {
-    const rel = `${target}/${manifestFileName(id)}`;
-    let json: unknown;
-    try {
-      json = JSON.parse(await this.#readText(objectKey(this.#where, target, manifestFileName(id))));
-    } catch (err) {
-      problems.push({ path: rel, message: `unreadable manifest: ${errorMessage(err)}` });
-      return undefined;
-    }
-    const check = checkManifest(json);
-    if (!check.ok) {
-      problems.push({ path: rel, message: `malformed manifest: ${check.problems.join('; ')}` });
-      return undefined;
-    }
-    const m = check.manifest;
-    if (m.id !== id || m.target !== target) {
-      problems.push({
-        path: rel,
-        message: `the manifest describes ${m.target}/${m.id}, which does not match its key`,
-      });
-      return undefined;
-    }
-    if (!objects.has(m.artifact)) {
-      problems.push({ path: rel, message: `the artifact ${m.artifact} is missing` });
-      return undefined;
-    }
-    return m;
+    return readListedManifest(
+      () => this.#readText(objectKey(this.#where, target, manifestFileName(id))),
+      { target, id, rel: `${target}/${manifestFileName(id)}`, nameWord: 'key' },
+      (name) => objects.has(name),
+      problems,
+    );
   }
 
   async #readVerification(
@@ -496,25 +474,12 @@ export class S3Storage implements BackupStorage {
     id: string,
     problems: StorageProblem[],
   ): Promise<BackupVerification | null> {
-    const rel = `${target}/${verificationFileName(id)}`;
-    try {
-      const record = JSON.parse(
-        await this.#readText(objectKey(this.#where, target, verificationFileName(id))),
-      ) as {
-        id?: unknown;
-        verification?: unknown;
-      };
-      const check = checkVerification(record.verification);
-      if (record.id !== id || !check.ok) {
-        const why = check.ok ? `it names ${String(record.id)}, not ${id}` : check.problems.join('; ');
-        problems.push({ path: rel, message: `malformed verification record: ${why}` });
-        return null;
-      }
-      return check.verification;
-    } catch (err) {
-      problems.push({ path: rel, message: `unreadable verification record: ${errorMessage(err)}` });
-      return null;
-    }
+    return readListedVerification(
+      () => this.#readText(objectKey(this.#where, target, verificationFileName(id))),
+      id,
+      `${target}/${verificationFileName(id)}`,
+      problems,
+    );
   }
 
   /** A small object's text (manifests and verification records: a few KiB). */
@@ -548,16 +513,7 @@ export class S3Storage implements BackupStorage {
   }
 
   #artifactKey(manifest: BackupManifest): string {
-    checkTargetName(manifest.target);
-    if (
-      parseBackupId(manifest.id)?.target !== manifest.target ||
-      !isValidArtifactName(manifest.id, manifest.artifact)
-    ) {
-      throw new DbwardError(
-        'E_MANIFEST_INVALID',
-        `Backup ${manifest.id}: the manifest's target/artifact names are not valid (${manifest.artifact}).`,
-      );
-    }
+    checkManifestNames(manifest);
     return objectKey(this.#where, manifest.target, manifest.artifact);
   }
 

@@ -14,19 +14,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import {
-  findBinary,
-  makeServerDir,
-  randomPassword,
-  ServerProcess,
-  withPortRetry,
-  writePrivateFile,
-} from '../harness/servers/server-process.js';
+import { findBinary } from '../harness/servers/server-process.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
 import { runCli } from '../helpers/run-cli.js';
+import { startThrowawayRedis, type ThrowawayRedis } from '../helpers/throwaway-redis.js';
 
 interface Manifest {
   id: string;
@@ -382,82 +375,11 @@ const redisSkip =
   (!redisServer && 'redis-server not found') ||
   (!findBinary('redis-cli') && 'redis-cli not found');
 
-interface OwnRedis {
-  url: string;
-  client(db?: number): Redis;
-  stop(): Promise<void>;
-}
-
 /** A password-protected redis-server of this file's own on a free port. */
-async function startOwnRedis(): Promise<OwnRedis> {
-  const dir = makeServerDir('dbward-cli-redis-', undefined);
-  const password = randomPassword();
-  const clients: Redis[] = [];
-  const connect = (port: number, db = 0): Redis => {
-    const c = new Redis({
-      host: '127.0.0.1',
-      port,
-      password,
-      db,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on('error', () => {});
-    return c;
-  };
-  const { proc, port } = await withPortRetry(async (port) => {
-    const configFile = path.join(dir, 'redis.conf');
-    writePrivateFile(
-      configFile,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        `dir ${dir}`,
-        'logfile ""',
-        'save ""',
-        `requirepass ${password}`,
-        '',
-      ].join('\n'),
-      undefined,
-    );
-    const proc = new ServerProcess('redis-server', redisServer!, [configFile], {
-      dir,
-      runAs: undefined,
-      logFile: path.join(dir, 'redis.log'),
-    });
-    try {
-      await proc.waitUntilReady(async () => {
-        const probe = connect(port);
-        try {
-          await probe.connect();
-          await probe.ping();
-        } finally {
-          probe.disconnect();
-        }
-      });
-      return { proc, port };
-    } catch (error) {
-      await proc.stop({ keepDir: true });
-      throw error;
-    }
-  });
-  return {
-    url: `redis://:${password}@127.0.0.1:${port}/0`,
-    client: (db = 0) => {
-      const c = connect(port, db);
-      clients.push(c);
-      return c;
-    },
-    stop: async () => {
-      for (const c of clients) c.disconnect();
-      await proc.stop();
-    },
-  };
-}
+const startOwnRedis = (): Promise<ThrowawayRedis> => startThrowawayRedis({ dirPrefix: 'dbward-cli-redis-' });
 
 /** Every key of databases 0–3 with its type and value, for comparing two servers. */
-async function redisSnapshot(server: OwnRedis): Promise<Record<string, unknown>> {
+async function redisSnapshot(server: ThrowawayRedis): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (let db = 0; db < 4; db++) {
     const c = server.client(db);
@@ -482,8 +404,8 @@ async function redisSnapshot(server: OwnRedis): Promise<Record<string, unknown>>
 }
 
 describe('dbward backup on Redis, through the CLI', { skip: redisSkip }, () => {
-  let source: OwnRedis;
-  let target: OwnRedis;
+  let source: ThrowawayRedis;
+  let target: ThrowawayRedis;
   let dir: string;
   let first: Manifest;
 

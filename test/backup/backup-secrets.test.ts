@@ -17,15 +17,10 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import {
-  findBinary,
-  makeServerDir,
-  ServerProcess,
-  withPortRetry,
-  writePrivateFile,
-} from '../harness/servers/server-process.js';
+import { findBinary } from '../harness/servers/server-process.js';
 import { adminUrl, skipReason } from '../harness/test-databases.js';
 import { runCli, type CliRun } from '../helpers/run-cli.js';
+import { startThrowawayRedis } from '../helpers/throwaway-redis.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -214,27 +209,21 @@ describe('no password in ps, logs, manifests or --json', { skip: !hasProc && 'no
       await sql(`DROP ROLE IF EXISTS ${user}`);
     });
 
-    it('backup, verify and restore into an existing database', async () => {
+    /** Back up the source and restore it into `copy` while watching for the password. */
+    const roundTripLeaksNothing = async (copy: string, create: boolean): Promise<void> => {
       const watched = await runWatched({
         sourceUrl: url(dbs[0]!),
-        copyUrl: url(dbs[1]!),
-        create: false,
+        copyUrl: url(copy),
+        create,
         password,
         tools: [/pg_dump/, /pg_restore/],
       });
       assertNoLeak(password, watched);
-    });
+    };
 
-    it('restore --create into a new database', async () => {
-      const watched = await runWatched({
-        sourceUrl: url(dbs[0]!),
-        copyUrl: url(dbs[2]!),
-        create: true,
-        password,
-        tools: [/pg_dump/, /pg_restore/],
-      });
-      assertNoLeak(password, watched);
-    });
+    it('backup, verify and restore into an existing database', () => roundTripLeaksNothing(dbs[1]!, false));
+
+    it('restore --create into a new database', () => roundTripLeaksNothing(dbs[2]!, true));
 
     it('a failing backup (wrong password) does not print the password it tried', async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'dbward-bk-secret-'));
@@ -315,40 +304,9 @@ describe('no password in ps, logs, manifests or --json', { skip: !hasProc && 'no
 
     /** A redis-server of our own whose password is in a 0600 config file, not in its argv. */
     async function ownRedis(): Promise<number> {
-      const dir = makeServerDir('dbward-secret-redis-', undefined);
-      const { proc, port } = await withPortRetry(async (port) => {
-        const conf = path.join(dir, 'redis.conf');
-        writePrivateFile(
-          conf,
-          [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', `requirepass ${password}`, ''].join(
-            '\n',
-          ),
-          undefined,
-        );
-        const proc = new ServerProcess('redis-server', redisServer!, [conf], {
-          dir,
-          runAs: undefined,
-          logFile: path.join(dir, 'redis.log'),
-        });
-        try {
-          await proc.waitUntilReady(async () => {
-            const probe = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
-            probe.on('error', () => {});
-            try {
-              await probe.connect();
-              await probe.ping();
-            } finally {
-              probe.disconnect();
-            }
-          });
-          return { proc, port };
-        } catch (error) {
-          await proc.stop({ keepDir: true });
-          throw error;
-        }
-      });
-      servers.push({ port, stop: () => proc.stop() });
-      return port;
+      const server = await startThrowawayRedis({ password, dirPrefix: 'dbward-secret-redis-' });
+      servers.push(server);
+      return server.port;
     }
 
     after(async () => {

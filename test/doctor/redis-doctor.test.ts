@@ -7,7 +7,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { targetFromInput } from '../../src/config/load-config.js';
@@ -18,15 +17,9 @@ import type { DoctorReport, Finding } from '../../src/doctor/finding.js';
 import { doctor, type DoctorOptions } from '../../src/doctor/run-doctor.js';
 import { redisEngine } from '../../src/engines/redis/redis-engine.js';
 import { freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
-import {
-  findBinary,
-  makeServerDir,
-  randomPassword,
-  ServerProcess,
-  withPortRetry,
-  writePrivateFile,
-} from '../harness/servers/server-process.js';
+import { findBinary, randomPassword } from '../harness/servers/server-process.js';
 import { resolveThresholds } from '../../src/doctor/thresholds.js';
+import { startThrowawayRedis } from '../helpers/throwaway-redis.js';
 
 const redisServer = findBinary('redis-server');
 
@@ -39,53 +32,19 @@ interface OwnRedis {
 }
 
 async function startOwnRedis(password: string | null, lines: string[] = []): Promise<OwnRedis> {
-  if (!redisServer) throw new Error('redis-server not found');
-  const dir = makeServerDir('dbward-doctor-redis-', undefined);
-  const configFile = path.join(dir, 'redis.conf');
-  const { proc, port } = await withPortRetry(async (port) => {
-    const config = [
-      `port ${port}`,
-      'bind 127.0.0.1',
-      'daemonize no',
-      `dir ${dir}`,
-      'logfile ""',
-      'save ""',
-      'appendonly no',
-      'enable-debug-command local',
-      ...(password ? [`requirepass ${password}`] : []),
-      ...lines,
-      '',
-    ].join('\n');
-    writePrivateFile(configFile, config, undefined);
-    const proc = new ServerProcess('redis-server', redisServer, [configFile], {
-      dir,
-      runAs: undefined,
-      logFile: path.join(dir, 'redis.log'),
-    });
-    try {
-      await proc.waitUntilReady(async () => {
-        const probe = client(port, password);
-        try {
-          await probe.connect();
-          await probe.ping();
-        } finally {
-          probe.disconnect();
-        }
-      });
-      return { proc, port };
-    } catch (error) {
-      await proc.stop({ keepDir: true });
-      throw error;
-    }
+  const server = await startThrowawayRedis({
+    password,
+    lines: ['enable-debug-command local', ...lines],
+    dirPrefix: 'dbward-doctor-redis-',
   });
-  const admin = client(port, password);
+  const admin = client(server.port, password);
   await admin.connect();
   return {
-    url: password ? `redis://:${password}@127.0.0.1:${port}/0` : `redis://127.0.0.1:${port}/0`,
+    url: server.url,
     admin,
     stop: async () => {
       admin.disconnect();
-      await proc.stop();
+      await server.stop();
     },
   };
 }

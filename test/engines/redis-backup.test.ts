@@ -21,23 +21,16 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { DbwardError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { BackupContext, BackupRole, DumpOutcome, LoadContext } from '../../src/engines/backup-role.js';
 import type { KeyValueConnection } from '../../src/engines/contract.js';
 import { redisCliEnvOverride, redisCliInvocation } from '../../src/engines/redis/redis-backup-tools.js';
 import { redisEngine } from '../../src/engines/redis/redis-engine.js';
-import {
-  findBinary,
-  makeServerDir,
-  randomPassword,
-  ServerProcess,
-  withPortRetry,
-  writePrivateFile,
-} from '../harness/servers/server-process.js';
+import { findBinary } from '../harness/servers/server-process.js';
 import { adminUrl, skipReason } from '../harness/test-databases.js';
 import { connectKeyValue, testTarget } from '../helpers/engine-connect.js';
+import { startThrowawayRedis, type ThrowawayRedis } from '../helpers/throwaway-redis.js';
 
 const redisServer = findBinary('redis-server');
 const realRedisCli = findBinary('redis-cli');
@@ -46,79 +39,9 @@ const skip =
   (!redisServer && 'redis-server not found') ||
   (!realRedisCli && 'redis-cli not found');
 
-interface OwnRedis {
-  url: string;
-  password: string;
-  admin(db?: number): Redis;
-  stop(): Promise<void>;
-}
-
 /** A password-protected redis-server of our own on a free port. */
-async function startOwnRedis(): Promise<OwnRedis> {
-  const dir = makeServerDir('dbward-backup-redis-', undefined);
-  const password = randomPassword();
-  const configFile = path.join(dir, 'redis.conf');
-  const client = (port: number, db = 0): Redis => {
-    const c = new Redis({
-      host: '127.0.0.1',
-      port,
-      password,
-      db,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on('error', () => {});
-    return c;
-  };
-  const { proc, port } = await withPortRetry(async (port) => {
-    const config = [
-      `port ${port}`,
-      'bind 127.0.0.1',
-      `dir ${dir}`,
-      'logfile ""',
-      'save ""',
-      'appendonly no',
-      `requirepass ${password}`,
-      '',
-    ];
-    writePrivateFile(configFile, config.join('\n'), undefined);
-    const proc = new ServerProcess('redis-server', redisServer!, [configFile], {
-      dir,
-      runAs: undefined,
-      logFile: path.join(dir, 'redis.log'),
-    });
-    try {
-      await proc.waitUntilReady(async () => {
-        const probe = client(port);
-        try {
-          await probe.connect();
-          await probe.ping();
-        } finally {
-          probe.disconnect();
-        }
-      });
-      return { proc, port };
-    } catch (error) {
-      await proc.stop({ keepDir: true });
-      throw error;
-    }
-  });
-  const clients: Redis[] = [];
-  return {
-    url: `redis://:${password}@127.0.0.1:${port}/0`,
-    password,
-    admin: (db = 0) => {
-      const c = client(port, db);
-      clients.push(c);
-      return c;
-    },
-    stop: async () => {
-      for (const c of clients) c.disconnect();
-      await proc.stop();
-    },
-  };
-}
+const startOwnRedis = (): Promise<ThrowawayRedis> =>
+  startThrowawayRedis({ dirPrefix: 'dbward-backup-redis-' });
 
 let scratch: string;
 let role: BackupRole;
@@ -197,15 +120,15 @@ async function expectRoleError(
 }
 
 describe('redis backup', { skip }, () => {
-  let source: OwnRedis;
-  let target: OwnRedis;
+  let source: ThrowawayRedis;
+  let target: ThrowawayRedis;
   let dumpFile: string;
   let outcome: DumpOutcome;
 
   before(async () => {
     [source, target] = await Promise.all([startOwnRedis(), startOwnRedis()]);
-    const db0 = source.admin(0);
-    const db3 = source.admin(3);
+    const db0 = source.client(0);
+    const db3 = source.client(3);
     await db0.set('greeting', 'hello-world-value');
     await db0.set(Buffer.from([0xff, 0x00, 0x41]), Buffer.from([1, 2, 3]));
     await db0.set('session', 'short-lived', 'PX', 600_000);
@@ -273,9 +196,9 @@ describe('redis backup', { skip }, () => {
   });
 
   it('restores into another server: data, types and TTLs across db0 and db3, old keys gone', async () => {
-    const junk = target.admin(5);
+    const junk = target.client(5);
     await junk.set('leftover', '1');
-    await target.admin(0).set('greeting', 'old value');
+    await target.client(0).set('greeting', 'old value');
     const conn = await connect(target.url);
     const ctx = loadContext(target.url);
     assert.deepEqual(await role.existingContents(conn, ctx), ['db0: 1 keys', 'db5: 1 keys']);
@@ -283,8 +206,8 @@ describe('redis backup', { skip }, () => {
     await role.restore(createReadStream(dumpFile), conn, ctx);
 
     assert.deepEqual(await role.existingContents(conn, ctx), ['db0: 5 keys', 'db3: 5 keys']);
-    const db0 = target.admin(0);
-    const db3 = target.admin(3);
+    const db0 = target.client(0);
+    const db3 = target.client(3);
     assert.equal(await db0.get('greeting'), 'hello-world-value');
     assert.deepEqual(await db0.getBuffer(Buffer.from([0xff, 0x00, 0x41])), Buffer.from([1, 2, 3]));
     assert.deepEqual(await db0.hgetall('user:1'), { name: 'Ada', role: 'admin' });

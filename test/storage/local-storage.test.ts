@@ -12,12 +12,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { hashReadable } from '../../src/backup/hash-stream.js';
-import { newBackupId, type BackupManifest } from '../../src/backup/manifest.js';
+import { newBackupId } from '../../src/backup/manifest.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { LocalStorage } from '../../src/storage/local-storage.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 import { S3Storage } from '../../src/storage/s3-storage.js';
-import { storageContract } from './storage-contract.js';
+import { makeBackup, manifestFor, readAll, storageContract } from './storage-contract.js';
 
 const hour = 60 * 60 * 1000;
 
@@ -35,74 +35,12 @@ afterEach(async () => {
   await fsp.rm(path.dirname(root), { recursive: true, force: true });
 });
 
-function manifestFor(
-  id: string,
-  target: string,
-  artifact: string,
-  stored: { bytes: number; sha256: string },
-  startedAt: Date,
-): BackupManifest {
-  return {
-    formatVersion: 1,
-    id,
-    target,
-    engine: 'sqlite',
-    serverVersion: '3.45.1',
-    tool: { name: 'dbward-sqlite', version: '0.1.0' },
-    dbwardVersion: '0.1.0',
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date(startedAt.getTime() + 1500).toISOString(),
-    durationMs: 1500,
-    rawBytes: stored.bytes * 3,
-    storedBytes: stored.bytes,
-    sha256: stored.sha256,
-    compression: { algorithm: 'zstd', level: 3 },
-    encryption: null,
-    tables: [{ name: 'main.items', rows: 42 }],
-    artifact,
-    verification: null,
-  };
-}
-
-interface Made {
-  id: string;
-  name: string;
-  data: Buffer;
-  manifest: BackupManifest;
-}
-
-/** Put an artifact; finalize it too unless `finalize: false` (a crash before finalize). */
-async function makeBackup(
-  target = 'main',
-  options: { at?: Date; finalize?: boolean; size?: number } = {},
-): Promise<Made> {
-  const at = options.at ?? new Date();
-  const id = newBackupId(target, at);
-  const name = `${id}.sql.zst`;
-  const data = randomBytes(options.size ?? 100_000);
-  const { bytes } = await storage.putArtifact(
-    id,
-    name,
-    Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
-  );
-  assert.equal(bytes, data.length);
-  const manifest = manifestFor(id, target, name, await hashReadable(Readable.from([data])), at);
-  if (options.finalize !== false) await storage.finalize(id, name, manifest);
-  return { id, name, data, manifest };
-}
-
 function filesIn(target: string): string[] {
   try {
     return readdirSync(path.join(root, target)).sort();
   } catch {
     return [];
   }
-}
-
-async function readAll(readable: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of readable) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 function assertFiles(target: string, expected: string[], message?: string): void {
@@ -117,7 +55,7 @@ async function age(target: string, name: string, ms: number): Promise<void> {
 
 describe('local storage', () => {
   it('put + finalize + list + open: the artifact round-trips and the manifest describes it', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     assertFiles('main', [b.name, `${b.id}.manifest.json`]);
     const { backups, problems } = await storage.list();
     assert.deepEqual(problems, []);
@@ -159,9 +97,9 @@ describe('local storage', () => {
   });
 
   it('lists newest first across targets, and one target on request', async () => {
-    const a = await makeBackup('main', { at: new Date('2026-01-01T00:00:00Z') });
-    const b = await makeBackup('other', { at: new Date('2026-01-02T00:00:00Z') });
-    const c = await makeBackup('main', { at: new Date('2026-01-03T00:00:00Z') });
+    const a = await makeBackup(storage, 'main', { at: new Date('2026-01-01T00:00:00Z') });
+    const b = await makeBackup(storage, 'other', { at: new Date('2026-01-02T00:00:00Z') });
+    const c = await makeBackup(storage, 'main', { at: new Date('2026-01-03T00:00:00Z') });
     assert.deepEqual(
       (await storage.list()).backups.map((m) => m.id),
       [c.id, b.id, a.id],
@@ -178,8 +116,8 @@ describe('local storage', () => {
   });
 
   it('an artifact without a manifest is not listed', async () => {
-    const kept = await makeBackup();
-    await makeBackup('main', { finalize: false });
+    const kept = await makeBackup(storage);
+    await makeBackup(storage, 'main', { finalize: false });
     const orphanId = newBackupId('main');
     await fsp.writeFile(path.join(root, 'main', `${orphanId}.sql.zst`), 'stray');
     assert.deepEqual(
@@ -189,8 +127,8 @@ describe('local storage', () => {
   });
 
   it('a crash between put and finalize: not listed, removed by cleanup only after the grace period', async () => {
-    const kept = await makeBackup();
-    const crashed = await makeBackup('main', { finalize: false });
+    const kept = await makeBackup(storage);
+    const crashed = await makeBackup(storage, 'main', { finalize: false });
     await fsp.writeFile(path.join(root, 'main', 'notes.txt'), 'not ours');
     const partial = filesIn('main').find((f) => f.startsWith(`.${crashed.name}.partial-`));
     assert.ok(partial, 'the artifact is under a temporary name');
@@ -237,7 +175,7 @@ describe('local storage', () => {
   });
 
   it('cleanup also removes stale verification records and manifest partials, but never complete backups', async () => {
-    const kept = await makeBackup();
+    const kept = await makeBackup(storage);
     const ghostId = newBackupId('main', new Date('2026-01-01T00:00:00Z'));
     const dir = path.join(root, 'main');
     await fsp.writeFile(path.join(dir, `${ghostId}.verified.json`), '{}');
@@ -252,7 +190,7 @@ describe('local storage', () => {
   });
 
   it('delete removes the manifest first, so a half-deleted backup is never listed', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     await storage.writeVerification(b.manifest, {
       verifiedAt: new Date().toISOString(),
       ok: true,
@@ -273,14 +211,14 @@ describe('local storage', () => {
     await age('main', b.name, 2 * hour);
     assert.deepEqual(await storage.cleanupIncomplete({ olderThanMs: hour }), [`main/${b.name}`]);
 
-    const c = await makeBackup();
+    const c = await makeBackup(storage);
     await storage.delete(c.manifest);
     assertFiles('main', []);
     await storage.delete(c.manifest); // idempotent
   });
 
   it('a malformed manifest is reported as a problem while the others are listed', async () => {
-    const good = await makeBackup();
+    const good = await makeBackup(storage);
     const badId = newBackupId('main', new Date('2026-02-01T00:00:00Z'));
     await fsp.writeFile(path.join(root, 'main', `${badId}.sql.zst`), 'x');
     await fsp.writeFile(path.join(root, 'main', `${badId}.manifest.json`), '{"formatVersion": 1, "id": ');
@@ -314,7 +252,7 @@ describe('local storage', () => {
   });
 
   it('creates directories 0700 and files 0600', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     await storage.writeVerification(b.manifest, {
       verifiedAt: new Date().toISOString(),
       ok: true,
@@ -329,7 +267,7 @@ describe('local storage', () => {
   });
 
   it('writeVerification is merged into list; a broken record is a problem, not a lost backup', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     const verification = {
       verifiedAt: '2026-08-21T04:00:00.000Z',
       ok: true,
@@ -421,7 +359,7 @@ describe('local storage', () => {
   });
 
   it('refuses names that would leave the storage directory', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     await assert.rejects(storage.putArtifact('..-20260821T030405Z-9f2c', 'x', Readable.from([])), {
       code: 'E_BACKUP_ID',
     });
@@ -436,13 +374,13 @@ describe('local storage', () => {
   });
 
   it('opening a missing artifact is a clear error', async () => {
-    const b = await makeBackup();
+    const b = await makeBackup(storage);
     await fsp.unlink(path.join(root, 'main', b.name));
     await assert.rejects(storage.openArtifact(b.manifest), { code: 'E_BACKUP_ARTIFACT_MISSING' });
   });
 
   it('a read-only directory is a clean error', async (t) => {
-    await makeBackup();
+    await makeBackup(storage);
     const dir = path.join(root, 'main');
     await fsp.chmod(dir, 0o500);
     try {

@@ -90,9 +90,10 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
 
   try {
     if (ctx.extension === 'pgdump') {
-      if (jobs === 1 && !ctx.tables) return await restore(['--format=custom'], source);
-      const file = `${work}.pgdump`;
-      await pipeline(source, progress(ctx), createWriteStream(file, { mode: 0o600 }));
+      if (jobs === 1 && !ctx.tables && !ctx.file) return await restore(['--format=custom'], source);
+      // Restore spooled the checked dump already (LoadContext.file): pg_restore reads it there.
+      const file = ctx.file ?? `${work}.pgdump`;
+      if (!ctx.file) await pipeline(source, progress(ctx), createWriteStream(file, { mode: 0o600 }));
       const parallel = jobs > 1 ? [`--jobs=${jobs}`] : [];
       return await restore(['--format=custom', ...parallel, ...(await listArgs(file)), file]);
     }

@@ -120,6 +120,9 @@ export const postgresBackupRole: BackupRole = {
     return databaseContents(sqlConnection(conn));
   },
 
+  /** pg_restore reads a custom archive from a file at least as fast as from a pipe, and -j needs one. */
+  wantsFile: (extension) => extension === 'pgdump',
+
   async restore(source, conn, ctx) {
     const sql = sqlConnection(conn);
     const database = requireDatabase(ctx);

@@ -15,15 +15,16 @@
  * The password reaches redis-cli through REDISCLI_AUTH, never argv, and is taken out of any
  * redis-cli output quoted in an error.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { Redis } from 'ioredis';
 import { DbwardError } from '../../core/errors.js';
 import type { KeyspaceInfo } from '../../core/schema-model.js';
 import type { BackupRole, BackupTableCount, LoadContext } from '../backup-role.js';
+import { endWithError, runningDump, sendDumpFile } from '../dump-stream.js';
 import type { EngineConnection } from '../contract.js';
 import { copyDatabases } from './redis-backup-copy.js';
 import { checkRdb, dumpError, rdbHeaderProblem } from './redis-backup-rdb.js';
@@ -84,9 +85,7 @@ export const redisBackupRole: BackupRole = {
         const rdb = await checkRdb(file, checker, password);
         const tables = rdb.counts ?? (await countWithTemporaryServer(dir, rdb.dbs));
         ctx.logger.debug('redis backup: snapshot checked', { tables });
-        await pipeline(createReadStream(file), stream);
-        // pipeline settles when the bytes are handed over; done waits until they were read.
-        await finished(stream);
+        await sendDumpFile(file, stream);
         return { tables };
       } catch (err) {
         const error =
@@ -99,18 +98,11 @@ export const redisBackupRole: BackupRole = {
         await rm(dir, { recursive: true, force: true });
       }
     })();
-    // The caller may learn of a failure from the stream first; done must not become unhandled.
-    done.catch(() => undefined);
-
-    return {
-      stream,
-      done,
-      abort() {
-        aborted = true;
-        kill?.();
-        endWithError(stream, dumpError('The Redis backup was aborted.'));
-      },
-    };
+    return runningDump(stream, done, () => {
+      aborted = true;
+      kill?.();
+      endWithError(stream, dumpError('The Redis backup was aborted.'));
+    });
   },
 
   async loadCopy(source, conn, ctx) {
@@ -270,12 +262,6 @@ function serverInfoError(text: string): DbwardError {
     hint: 'Check that the target is a Redis server (or compatible) and that the user may run INFO.',
     context: { engine: 'redis', operation: 'backup' },
   });
-}
-
-/** Fail the outgoing stream, without an 'error' event nobody listens for (that would crash). */
-function endWithError(stream: PassThrough, error: Error): void {
-  if (stream.destroyed) return;
-  stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
 }
 
 function message(err: unknown): string {

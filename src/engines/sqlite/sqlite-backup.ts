@@ -13,11 +13,11 @@
  *   have the target open see the new contents, instead of keeping an unlinked file after a rename.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { DbwardError } from '../../core/errors.js';
@@ -29,6 +29,7 @@ import {
   type CheckOutcome,
   type LoadContext,
 } from '../backup-role.js';
+import { endWithError, runningDump, sendDumpFile } from '../dump-stream.js';
 import { loadSqliteDriver } from './sqlite-driver.js';
 
 // Loaded once, when the role module is first imported (it is imported lazily).
@@ -69,9 +70,7 @@ export const sqliteBackupRole: BackupRole = {
             'The database file itself is damaged; run `PRAGMA integrity_check` on it and repair it (e.g. `sqlite3 app.db ".recover"`) before backing it up.',
           );
         }
-        await pipeline(createReadStream(copy), stream);
-        // pipeline settles when the bytes are handed over; done waits until they were read.
-        await finished(stream);
+        await sendDumpFile(copy, stream);
         return { tables: outcome.tables };
       } catch (err) {
         const error = asRoleError(err, backupRoleErrors.dump, ctx.target, `Backing up ${source} failed`);
@@ -81,17 +80,10 @@ export const sqliteBackupRole: BackupRole = {
         await removeDatabaseFiles(copy);
       }
     })();
-    // The caller may learn of a failure from the stream first; done must not become unhandled.
-    done.catch(() => undefined);
-
-    return {
-      stream,
-      done,
-      abort() {
-        aborted = true;
-        endWithError(stream, failure(backupRoleErrors.dump, ctx.target, 'The SQLite backup was aborted.'));
-      },
-    };
+    return runningDump(stream, done, () => {
+      aborted = true;
+      endWithError(stream, failure(backupRoleErrors.dump, ctx.target, 'The SQLite backup was aborted.'));
+    });
   },
 
   async loadCopy(source, _conn, ctx) {
@@ -150,15 +142,6 @@ export const sqliteBackupRole: BackupRole = {
     }
   },
 };
-
-/**
- * Fail the outgoing stream. With nobody listening for 'error' (the reader is not attached yet,
- * or already gone) an error event would crash the process; done carries the reason either way.
- */
-function endWithError(stream: PassThrough, error: Error): void {
-  if (stream.destroyed) return;
-  stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
-}
 
 /** The target's file; an in-memory database has none to back up or restore into. */
 function databaseFile(spec: ConnectionSpec, target: Target, code: ErrorCode): string {

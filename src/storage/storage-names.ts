@@ -1,9 +1,15 @@
 /**
- * Name checks the S3 storage shares with the local one's rules: which ids, artifact and target
- * names are valid, and which stored names belong to an incomplete backup (see
+ * The name rules every storage keeps (local directory and S3 alike): which ids, artifact and
+ * target names are valid, and which stored names belong to an incomplete backup (see
  * `BackupStorage.cleanupIncomplete`).
  */
-import { isValidArtifactName, isValidTargetName, parseBackupId } from '../backup/manifest.js';
+import {
+  isValidArtifactName,
+  isValidTargetName,
+  parseBackupId,
+  validateManifest,
+  type BackupManifest,
+} from '../backup/manifest.js';
 import { DbwardError } from '../core/errors.js';
 import { manifestFileName, parsePartialFileName, verificationFileName } from './storage.js';
 
@@ -27,6 +33,41 @@ export function checkArtifactName(id: string, name: string): void {
 export function checkTargetName(target: string): void {
   if (!isValidTargetName(target)) {
     throw new DbwardError('E_BACKUP_TARGET_NAME', `"${target}" is not a valid target name.`);
+  }
+}
+
+/** The manifest's target, id and artifact names are valid and agree with each other. */
+export function checkManifestNames(manifest: BackupManifest): void {
+  checkTargetName(manifest.target);
+  if (
+    parseBackupId(manifest.id)?.target !== manifest.target ||
+    !isValidArtifactName(manifest.id, manifest.artifact)
+  ) {
+    throw new DbwardError(
+      'E_MANIFEST_INVALID',
+      `Backup ${manifest.id}: the manifest's target/artifact names are not valid (${manifest.artifact}).`,
+    );
+  }
+}
+
+/** The manifest `finalize` was given, validated, when it describes artifact `name` of backup `id`. */
+export function manifestToFinalize(id: string, name: string, manifest: BackupManifest): BackupManifest {
+  const target = targetOfId(id);
+  checkArtifactName(id, name);
+  const m = validateManifest(manifest);
+  if (m.id !== id || m.artifact !== name || m.target !== target) {
+    throw new DbwardError(
+      'E_STORAGE_MANIFEST_MISMATCH',
+      `The manifest (id ${m.id}, artifact ${m.artifact}) does not describe backup ${id} / ${name}.`,
+    );
+  }
+  return m;
+}
+
+/** `cleanupIncomplete`'s grace period must be a finite 0 or more. */
+export function checkGracePeriod(olderThanMs: number): void {
+  if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new DbwardError('E_CLEANUP_GRACE', `olderThanMs must be 0 or more, not ${String(olderThanMs)}.`);
   }
 }
 
