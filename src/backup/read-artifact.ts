@@ -44,11 +44,15 @@ export function keyFor(manifest: BackupManifest, key: BackupKey | null): BackupK
   return key;
 }
 
-/** Open `manifest`'s artifact as the raw dump stream. */
+/**
+ * Open `manifest`'s artifact as the raw dump stream — or, with `decompress: false`, as the
+ * decrypted but still compressed stream (for checks that need no raw bytes).
+ */
 export async function openPlainArtifact(
   storage: BackupStorage,
   manifest: BackupManifest,
   key: BackupKey | null,
+  options: { decompress?: boolean } = {},
 ): Promise<PlainArtifact> {
   const readKey = keyFor(manifest, key);
   const source = await storage.openArtifact(manifest);
@@ -58,7 +62,7 @@ export async function openPlainArtifact(
     source,
     hash,
     ...(readKey ? [createDecryptStream(readKey)] : []),
-    createZstdDecompressStream(),
+    ...(options.decompress === false ? [] : [createZstdDecompressStream()]),
     out,
   ]);
   const done = flowing.then(() => {
@@ -75,9 +79,13 @@ export async function openPlainArtifact(
 }
 
 /**
- * Read the whole artifact — every byte's checksum, every encrypted chunk's tag and the final-chunk
- * marker, every zstd frame — writing the raw dump to `spoolTo` when given (else discarding it).
- * Resolves with the raw size; rejects saying which check failed (and removes a partial spool file).
+ * Read the whole artifact and prove it is the one the backup stored: its size and SHA-256 against
+ * the manifest (recorded after zstd and the encryption had succeeded, so a match proves every
+ * frame intact), and for an encrypted artifact every chunk's tag and the final-chunk marker (which
+ * also catches an artifact and manifest replaced together by someone without the key). With
+ * `spoolTo`, the raw dump is also decompressed into that file, for a tool that needs one; without,
+ * nothing is decompressed. Resolves with the bytes written (0 without a spool); rejects saying
+ * which check failed, and removes a partial spool file.
  */
 export async function checkArtifact(
   storage: BackupStorage,
@@ -85,7 +93,7 @@ export async function checkArtifact(
   key: BackupKey | null,
   spoolTo?: string,
 ): Promise<{ rawBytes: number }> {
-  const artifact = await openPlainArtifact(storage, manifest, key);
+  const artifact = await openPlainArtifact(storage, manifest, key, { decompress: spoolTo !== undefined });
   let rawBytes = 0;
   const counter = countingStream((n) => {
     rawBytes += n;

@@ -70,9 +70,12 @@ export async function restoreBackup(
 
   return withTempDir('restore', async (tempDir) => {
     const jobs = options.jobs ?? 1;
-    // Tools that read a file better than a pipe get the raw dump spooled while it is checked, so
-    // it is decrypted and decompressed once; the others read the artifact a second time.
-    const file = role.wantsFile?.(extension, jobs) ? path.join(tempDir, `raw.${extension}`) : undefined;
+    // A tool that needs a file (pg_restore -j) gets the raw dump spooled while the artifact is
+    // checked, so it is decompressed once; otherwise the check only hashes (and authenticates)
+    // the stored bytes, and the load streams them a second time.
+    const file = role.wantsFile?.({ extension, jobs, ...(options.tables ? { tables: options.tables } : {}) })
+      ? path.join(tempDir, `raw.${extension}`)
+      : undefined;
     options.onPhase?.('check', manifest.rawBytes);
     await checkArtifact(options.storage, manifest, options.key, file);
 

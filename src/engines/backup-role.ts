@@ -154,7 +154,7 @@ export interface BackupRole {
    * while it checks the artifact — for tools that read a file faster than a pipe or need one
    * (`pg_restore`), so the artifact is not decrypted and decompressed a second time.
    */
-  wantsFile?(extension: string, jobs: number): boolean;
+  wantsFile?(ctx: Pick<LoadContext, 'extension' | 'jobs' | 'tables'>): boolean;
   /**
    * Optional (server engines): create the target's database when it does not exist, through the
    * server's maintenance database, for `restore --create`. A no-op when it exists.

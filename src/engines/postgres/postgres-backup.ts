@@ -120,8 +120,8 @@ export const postgresBackupRole: BackupRole = {
     return databaseContents(sqlConnection(conn));
   },
 
-  /** pg_restore reads a custom archive from a file at least as fast as from a pipe, and -j needs one. */
-  wantsFile: (extension) => extension === 'pgdump',
+  /** `pg_restore -j` and a `--tables` list need the custom archive as a file. */
+  wantsFile: ({ extension, jobs, tables }) => extension === 'pgdump' && (jobs > 1 || tables !== undefined),
 
   async restore(source, conn, ctx) {
     const sql = sqlConnection(conn);
