@@ -1,9 +1,9 @@
 /**
  * Restore a backup into a database. Order matters for safety:
  *
- * 1. the whole artifact is read once and checked — SHA-256 against the manifest, every encrypted
- *    chunk's tag and the final-chunk marker, every zstd frame — so damage or a wrong key is found
- *    before a single byte reaches the database;
+ * 1. the whole artifact is read once and checked — size and SHA-256 against the manifest, every
+ *    encrypted chunk's tag and the final-chunk marker (see checkArtifact) — so damage or a wrong
+ *    key is found before a single byte reaches the database;
  * 2. a non-empty database is refused unless `force` is set, with a list of what would be replaced;
  * 3. only then is the artifact streamed into the engine's restore tool.
  */

@@ -118,9 +118,11 @@ export async function backupsPruneCommand(
   for (const { target, result } of results) {
     const verb = result.dryRun ? 'would remove' : 'removed';
     ctx.out.line(`${target}: keep ${result.kept.length}, ${verb} ${result.removed.length}`);
-    for (const k of result.kept) ctx.out.line(`  keep    ${k.manifest.id}  ${k.reasons.join(', ')}`);
-    for (const r of result.removed)
-      ctx.out.line(`  ${result.dryRun ? 'prune ' : 'removed'} ${r.manifest.id}  ${r.reason}`);
+    for (const k of result.kept)
+      ctx.out.line(`  ${'keep'.padEnd(8)}${k.manifest.id}  ${k.reasons.join(', ')}`);
+    for (const r of result.removed) {
+      ctx.out.line(`  ${(result.dryRun ? 'prune' : 'removed').padEnd(8)}${r.manifest.id}  ${r.reason}`);
+    }
   }
   return ExitCode.ok;
 }

@@ -64,7 +64,7 @@ export async function restoreCommand(ctx: CliContext, id: string, flags: Restore
         phase = p;
         ctx.out.note(
           p === 'check'
-            ? `Checking ${manifest.id} (checksum, encryption, compression) before touching ${destination.name}…`
+            ? `Checking ${manifest.id} (size, SHA-256, encryption) before touching ${destination.name}…`
             : `Restoring ${manifest.id} into ${destination.displayUrl}…`,
         );
       },
