@@ -25,16 +25,21 @@
  *
  *   node --import tsx bench/backup-mariadb.ts
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { start } from '../test/harness/servers/mariadb-server.js';
 import { isSkipped } from '../test/harness/servers/server-process.js';
 import type { StartedServer } from '../test/harness/servers/server-process.js';
-import { dbwardBin, formatKb, report, requireProgram, runBenchmark, scratchDir } from './lib/bench-kit.js';
+import { dbwardBin, report, requireProgram, runBenchmark, scratchDir } from './lib/bench-kit.js';
 import type { Measured } from './lib/bench-kit.js';
 import {
+  artifactSize,
+  gb,
+  line,
+  mb,
+  run,
+  withDatabase,
   fixtureGb,
   generateMariadb,
   jsonOf,
@@ -227,40 +232,3 @@ runBenchmark(
     await server?.stop();
   },
 );
-
-function withDatabase(url: URL, database: string): string {
-  const copy = new URL(url.href);
-  copy.pathname = `/${database}`;
-  return copy.href;
-}
-
-/** Run a command to completion (untimed setup); its stdout. */
-function run(argv: string[], env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`${argv[0]} failed: ${r.stderr || r.error?.message}`);
-  return r.stdout;
-}
-
-/** The size of the one artifact under `dir` (the manifest is beside it). */
-function artifactSize(dir: string): number {
-  const artifacts = readdirSync(dir).filter((f) => f.endsWith('.enc') || f.endsWith('.zst'));
-  if (artifacts.length !== 1)
-    throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
-  return statSync(path.join(dir, artifacts[0]!)).size;
-}
-
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
-const gb = (bytes: number): string => `${(bytes / 1e9).toFixed(2)} GB`;
-
-function line(r: RoundsResult, reference: RoundsResult, artifact: string, targets: string[]): string[] {
-  const sd = r.times.length > 1 ? ` ± ${r.stddev.toFixed(2)}` : '';
-  return [
-    r.name,
-    `${r.mean.toFixed(2)} s${sd} (${r.times.length})`,
-    `${(r.mean / reference.mean).toFixed(2)}×`,
-    artifact,
-    r.nodeRssKb === undefined ? '-' : formatKb(r.nodeRssKb),
-    formatKb(r.treeRssKb),
-    targets.join('; '),
-  ];
-}

@@ -18,11 +18,20 @@
  * dbward process itself is measured apart from the tools it spawns.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { requireProgram } from './bench-kit.js';
+import { formatKb, requireProgram } from './bench-kit.js';
 
 /** Target size of the generated database, in GB (1e9 bytes, data and indexes). */
 export const fixtureGb = Number(process.env.BENCH_BACKUP_GB ?? 1.6);
@@ -387,4 +396,49 @@ export function printTable(header: string[], rows: string[][]): void {
 export function logFigures(record: unknown): void {
   const file = process.env.BENCH_BACKUP_LOG;
   if (file) appendFileSync(file, `${JSON.stringify(record)}\n`);
+}
+
+/** `url` with another database in its path. */
+export function withDatabase(url: URL, database: string): string {
+  const copy = new URL(url.href);
+  copy.pathname = `/${database}`;
+  return copy.href;
+}
+
+/** Run a command to completion (untimed setup); its stdout. */
+export function run(argv: string[], env: NodeJS.ProcessEnv): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
+  if (r.error || r.status !== 0)
+    throw new Error(`${argv.slice(0, 2).join(' ')} failed: ${r.stderr || r.error?.message}`);
+  return r.stdout;
+}
+
+/** The size of the one artifact under `dir` (the manifest is beside it). */
+export function artifactSize(dir: string): number {
+  const artifacts = readdirSync(dir).filter((f) => f.endsWith('.enc') || f.endsWith('.zst'));
+  if (artifacts.length !== 1)
+    throw new Error(`expected one artifact in ${dir}, found ${artifacts.join(', ')}`);
+  return statSync(path.join(dir, artifacts[0]!)).size;
+}
+
+export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+export const gb = (bytes: number): string => `${(bytes / 1e9).toFixed(2)} GB`;
+
+/** One row of the results table: name, mean ± sd (runs), ratio, artifact, RSS, targets. */
+export function line(
+  r: RoundsResult,
+  reference: RoundsResult,
+  artifact: string,
+  targets: string[],
+): string[] {
+  const sd = r.times.length > 1 ? ` ± ${r.stddev.toFixed(2)}` : '';
+  return [
+    r.name,
+    `${r.mean.toFixed(2)} s${sd} (${r.times.length})`,
+    `${(r.mean / reference.mean).toFixed(2)}×`,
+    artifact,
+    r.nodeRssKb === undefined ? '-' : formatKb(r.nodeRssKb),
+    formatKb(r.treeRssKb),
+    targets.join('; '),
+  ];
 }
