@@ -13,7 +13,7 @@ import { ConfigError } from '../core/errors.js';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import { BackupCorruptError, BackupWrongKeyError, createDecryptStream } from './encryption.js';
-import { createHashStream } from './hash-stream.js';
+import { createThreadedHashStream } from './threaded-hash-stream.js';
 import type { BackupManifest } from './manifest.js';
 import { settleAll } from './pipeline-errors.js';
 import { createZstdDecompressStream } from './zstd-stream.js';
@@ -56,7 +56,7 @@ export async function openPlainArtifact(
 ): Promise<PlainArtifact> {
   const readKey = keyFor(manifest, key);
   const source = await storage.openArtifact(manifest);
-  const hash = createHashStream();
+  const hash = createThreadedHashStream();
   const out = new PassThrough();
   const flowing = pipeline([
     source,

@@ -10,6 +10,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { DbwardError, UsageError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
@@ -18,7 +19,8 @@ import type { EngineConnection } from '../engines/contract.js';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import type { BackupManifest } from './manifest.js';
-import { settleAll } from './pipeline-errors.js';
+import { firstCause } from './pipeline-errors.js';
+import { openRawSource } from './raw-source.js';
 import { checkArtifact, countingStream, openPlainArtifact } from './read-artifact.js';
 import { roleForBackup, withTempDir } from './take-backup.js';
 
@@ -70,27 +72,20 @@ export async function restoreBackup(
 
   return withTempDir('restore', async (tempDir) => {
     const jobs = options.jobs ?? 1;
-    // A tool that needs a file (pg_restore -j) gets the raw dump spooled while the artifact is
-    // checked, so it is decompressed once; otherwise the check only hashes (and authenticates)
-    // the stored bytes, and the load streams them a second time.
-    const file = role.wantsFile?.({ extension, jobs, ...(options.tables ? { tables: options.tables } : {}) })
-      ? path.join(tempDir, `raw.${extension}`)
-      : undefined;
+    const tables = options.tables ? { tables: options.tables } : {};
+    const base = { target, spec, logger: options.logger, tempDir, extension, jobs, ...tables };
+    // Only read here: the refusal waits until the artifact has passed its check, so a damaged
+    // backup is reported as such whatever the destination holds.
+    const existing = await role.existingContents(conn, base);
+    const targetEmpty = existing.length === 0;
+    // A tool that needs the whole dump as a file (pg_restore -j over existing objects, --tables)
+    // gets it spooled while the artifact is checked, so it is decompressed once; otherwise the
+    // check only hashes (and authenticates) the stored bytes, and the load streams them again.
+    const file = role.wantsFile?.({ ...base, targetEmpty }) ? path.join(tempDir, `raw.${extension}`) : undefined;
     options.onPhase?.('check', manifest.rawBytes);
     await checkArtifact(options.storage, manifest, options.key, file);
 
-    const ctx: LoadContext = {
-      target,
-      spec,
-      logger: options.logger,
-      tempDir,
-      extension,
-      jobs,
-      ...(options.tables ? { tables: options.tables } : {}),
-      ...(file ? { file } : {}),
-    };
-    const existing = await role.existingContents(conn, ctx);
-    if (existing.length > 0 && !options.force) {
+    if (!targetEmpty && !options.force) {
       const shown = existing.slice(0, listedExisting).map((e) => `  ${e}`);
       if (existing.length > listedExisting) shown.push(`  … and ${existing.length - listedExisting} more`);
       throw new DbwardError(
@@ -102,26 +97,45 @@ export async function restoreBackup(
       );
     }
     options.onPhase?.('load', manifest.rawBytes);
-    let rawBytes = 0;
-    const count = countingStream((n) => {
-      rawBytes += n;
-      options.onProgress?.(rawBytes);
-    });
     if (file) {
+      let rawBytes = 0;
+      const count = countingStream((n) => {
+        rawBytes += n;
+        options.onProgress?.(rawBytes);
+      });
       const source = createReadStream(file).pipe(count);
-      await role.restore(source, conn, ctx);
+      await role.restore(source, conn, { ...base, targetEmpty, file });
       source.destroy(); // the role may have read the file by its path instead of the stream
       return { manifest, replaced: existing, rawBytes: (await stat(file)).size };
     }
-    const artifact = await openPlainArtifact(options.storage, manifest, options.key);
-    const counted = artifact.stream.pipe(count);
-    artifact.stream.once('error', (err) => counted.destroy(err));
-    await settleAll(
-      { restore: role.restore(counted, conn, ctx), artifact: artifact.done },
-      () => artifact.stream.destroy(),
-      ['restore'],
-    );
-    return { manifest, replaced: existing, rawBytes };
+    const raw = await openRawSource(options.storage, manifest, options.key, options.onProgress);
+    const again: Readable[] = [];
+    const ctx: LoadContext = {
+      ...base,
+      targetEmpty,
+      pipeSourceInto: (stdin) => raw.pipeInto(stdin),
+      openSourceAgain: async () => {
+        const artifact = await openPlainArtifact(options.storage, manifest, options.key);
+        again.push(artifact.stream);
+        return artifact.stream;
+      },
+    };
+    // The tool's failure and the source's are both awaited: a decompressor that failed first (a
+    // damaged artifact) is the cause, and the tool's complaint about its cut-off input an echo;
+    // when the tool failed first, the source's broken pipe is the echo.
+    const failures: unknown[] = [];
+    try {
+      await role.restore(raw.stream, conn, ctx).catch((err: unknown) => {
+        failures.push(err);
+        raw.destroy();
+      });
+      await raw.done().catch((err: unknown) => failures.unshift(err));
+    } finally {
+      for (const stream of again) stream.destroy();
+    }
+    if (failures.length > 0) throw firstCause(failures);
+    options.onProgress?.(manifest.rawBytes);
+    return { manifest, replaced: existing, rawBytes: manifest.rawBytes };
   });
 }
 

@@ -22,7 +22,7 @@ import { engineForUrl } from '../engines/registry.js';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import { createEncryptStream, describeScheme } from './encryption.js';
-import { createHashStream } from './hash-stream.js';
+import { createThreadedHashStream } from './threaded-hash-stream.js';
 import { newBackupId, type BackupManifest } from './manifest.js';
 import { artifactFormat, artifactName } from './artifact-name.js';
 import { countingStream } from './read-artifact.js';
@@ -119,7 +119,7 @@ export async function takeBackup(
       progress.storedBytes += n;
       report();
     });
-    const hash = createHashStream();
+    const hash = createThreadedHashStream();
     const toStorage = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [
       dump.stream as unknown as NodeJS.ReadWriteStream,

@@ -44,7 +44,7 @@ export class ZstdStream extends Duplex {
   readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
   readonly #command: string;
   readonly #operation: string;
-  #stderrTail = Buffer.alloc(0);
+  #stderrTail: Buffer = Buffer.alloc(0);
   #exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   #stdoutEnded = false;
   #inputEnded = false;
@@ -61,15 +61,14 @@ export class ZstdStream extends Duplex {
 
     child.on('error', (err: NodeJS.ErrnoException) => {
       this.#spawnError = err;
-      this.destroy(this.#startError(err));
+      this.destroy(startError(this.#command, this.#operation, err));
     });
     // EPIPE and friends when zstd stops reading; the exit status tells the real story.
     child.stdin.on('error', (err) => {
       this.#stdinError = err;
     });
     child.stderr.on('data', (chunk: Buffer) => {
-      const joined = Buffer.concat([this.#stderrTail, chunk]);
-      this.#stderrTail = joined.subarray(Math.max(0, joined.length - stderrTailBytes));
+      this.#stderrTail = keepTail(this.#stderrTail, chunk);
     });
     child.stdout.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) child.stdout.pause();
@@ -121,7 +120,7 @@ export class ZstdStream extends Duplex {
     const exited = this.#exited;
     if (!exited || this.destroyed) return;
     if (exited.code !== 0) {
-      this.destroy(this.#exitError(exited.code, exited.signal));
+      this.destroy(exitError(this.#operation, exited, this.#stderrTail));
       return;
     }
     if (!this.#inputEnded) {
@@ -133,43 +132,103 @@ export class ZstdStream extends Duplex {
       return;
     }
     if (this.#stdinError) {
-      this.destroy(this.#exitError(0, null, this.#stdinError.message));
+      this.destroy(exitError(this.#operation, { code: 0, signal: null }, this.#stderrTail, this.#stdinError.message));
       return;
     }
     if (this.#stdoutEnded) this.push(null);
   }
 
-  #startError(err: NodeJS.ErrnoException): DbwardError {
-    if (err.code === 'ENOENT') {
-      return new DbwardError('E_ZSTD_MISSING', `The zstd program was not found (${this.#command}).`, {
-        hint: zstdInstallHint,
-        cause: err,
-        context: { operation: this.#operation },
-      });
-    }
-    return new DbwardError('E_ZSTD_FAILED', `Could not run ${this.#command}: ${err.message}`, {
+}
+
+function keepTail(tail: Buffer, chunk: Buffer): Buffer {
+  const joined = Buffer.concat([tail, chunk]);
+  return joined.subarray(Math.max(0, joined.length - stderrTailBytes));
+}
+
+function startError(command: string, operation: string, err: NodeJS.ErrnoException): DbwardError {
+  if (err.code === 'ENOENT') {
+    return new DbwardError('E_ZSTD_MISSING', `The zstd program was not found (${command}).`, {
       hint: zstdInstallHint,
       cause: err,
-      context: { operation: this.#operation },
+      context: { operation },
     });
   }
+  return new DbwardError('E_ZSTD_FAILED', `Could not run ${command}: ${err.message}`, {
+    hint: zstdInstallHint,
+    cause: err,
+    context: { operation },
+  });
+}
 
-  #exitError(code: number | null, signal: NodeJS.Signals | null, extra?: string): DbwardError {
-    const how = signal ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-    const stderr = this.#stderrTail.toString('utf8').trim();
-    const detail = [stderr, extra].filter(Boolean).join('; ');
-    return new DbwardError(
-      'E_ZSTD_FAILED',
-      `zstd (${this.#operation}) ${how}${detail ? `: ${detail}` : '.'}`,
-      {
-        hint:
-          this.#operation === 'decompress'
-            ? 'The input is not a complete zstd stream: the artifact is truncated or corrupted, or it is not zstd.'
-            : undefined,
-        context: { operation: this.#operation },
-      },
-    );
-  }
+function exitError(
+  operation: string,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+  stderrTail: Buffer,
+  extra?: string,
+): DbwardError {
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
+  const stderr = stderrTail.toString('utf8').trim();
+  const detail = [stderr, extra].filter(Boolean).join('; ');
+  return new DbwardError('E_ZSTD_FAILED', `zstd (${operation}) ${how}${detail ? `: ${detail}` : '.'}`, {
+    hint:
+      operation === 'decompress'
+        ? 'The input is not a complete zstd stream: the artifact is truncated or corrupted, or it is not zstd.'
+        : undefined,
+    context: { operation },
+  });
+}
+
+/** A zstd decompressor whose output goes straight into another process's stdin. */
+export interface ZstdPipe {
+  /** Write the zstd stream here; end it to finish. */
+  stdin: Writable;
+  /**
+   * Resolves once zstd exited 0; rejects with E_ZSTD_FAILED (a truncated or corrupted input) —
+   * or, when the reader went away first (zstd died of SIGPIPE / a write error), with an error
+   * coded EPIPE, which pipeline-errors treats as an echo of the reader's own failure.
+   */
+  exited: Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Decompress into `out`, the stdin of a process the caller spawned (`child.stdin`): zstd gets that
+ * pipe as its stdout, so the raw bytes go from zstd to the tool without passing through node —
+ * at gigabytes per restore, node copying them costs a core-second or more. The caller's handle on
+ * `out` is closed here, so the tool sees end-of-input when zstd exits.
+ */
+export function decompressInto(out: Writable, options: ZstdDecompressOptions = {}): ZstdPipe {
+  const command = options.command ?? 'zstd';
+  const child = spawn(command, ['-d', '-q', '-c'], { stdio: ['pipe', out as Writable & { fd?: number }, 'pipe'] });
+  out.destroy();
+  let tail: Buffer = Buffer.alloc(0);
+  let killed = false;
+  child.stderr.on('data', (chunk: Buffer) => {
+    tail = keepTail(tail, chunk);
+  });
+  child.stdin.on('error', () => undefined); // the exit status tells the story
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => reject(startError(command, 'decompress', err)));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const text = tail.toString('utf8');
+      if (killed || signal === 'SIGPIPE' || /broken pipe/i.test(text)) {
+        const why = killed ? 'zstd was stopped' : 'zstd: the reader stopped reading';
+        return reject(Object.assign(new Error(why), { code: 'EPIPE' }));
+      }
+      reject(exitError('decompress', { code, signal }, tail));
+    });
+  });
+  exited.catch(() => undefined);
+  return {
+    stdin: child.stdin,
+    exited,
+    kill: () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      killed = true;
+      child.kill('SIGKILL');
+    },
+  };
 }
 
 /** Compress: write raw bytes, read a zstd stream (`zstd -q -c -T0 -3`). */

@@ -311,6 +311,11 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
+// A reader that went away (`dbward … | head`) is not a failure: stop quietly, as Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(ExitCode.ok);
+});
+
 const code = await main(process.argv);
 // Pools and sockets may keep the event loop alive, so the process ends explicitly — but only
 // after stdout and stderr have drained: a large write into a pipe is asynchronous, and exiting

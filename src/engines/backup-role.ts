@@ -13,7 +13,7 @@
  *   or a 0600 option file, never argv. Tool stderr quoted in errors has the password taken out.
  * - **Errors** are DbwardErrors with the codes below, one readable message, and a hint.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ConnectionSpec } from '../core/connection-spec.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
@@ -107,6 +107,23 @@ export interface LoadContext {
   file?: string;
   /** Bytes of raw input loaded so far, for progress bars (called often; cheap). */
   onProgress?: (rawBytes: number) => void;
+  /**
+   * Set by restore: whether the destination held nothing (so nothing needs replacing). Undefined
+   * when unknown, as in verification's fresh scratch copy.
+   */
+  targetEmpty?: boolean;
+  /**
+   * Set by restore (with no `file`): instead of reading `source`, send the raw dump straight into a
+   * tool's stdin — pass the `child.stdin` of a tool spawned with stdin 'pipe'. The decompressor
+   * then writes into that pipe itself and the raw bytes never pass through node (restore reports
+   * the decompressor's failures and progress). Call at most once, and then never read `source`.
+   */
+  pipeSourceInto?: (stdin: Writable) => void;
+  /**
+   * Set by restore: the raw dump again from its start, as a second independent stream, for a role
+   * that needs a file of the dump's head (pg_restore's table of contents). Destroy it when done.
+   */
+  openSourceAgain?: () => Promise<Readable>;
 }
 
 /** The result of checking a loaded copy. */
@@ -154,7 +171,7 @@ export interface BackupRole {
    * while it checks the artifact — for tools that read a file faster than a pipe or need one
    * (`pg_restore`), so the artifact is not decrypted and decompressed a second time.
    */
-  wantsFile?(ctx: Pick<LoadContext, 'extension' | 'jobs' | 'tables'>): boolean;
+  wantsFile?(ctx: Pick<LoadContext, 'extension' | 'jobs' | 'tables' | 'targetEmpty'>): boolean;
   /**
    * Optional (server engines): create the target's database when it does not exist, through the
    * server's maintenance database, for `restore --create`. A no-op when it exists.

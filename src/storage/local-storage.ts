@@ -188,7 +188,9 @@ export class LocalStorage implements BackupStorage {
     const file = this.#artifactPath(manifest);
     try {
       const handle = await fsp.open(file, 'r');
-      return handle.createReadStream();
+      // 1 MiB reads, not the default 64 KiB: a third of the time for a large artifact read from
+      // the page cache, and one encryption chunk per read.
+      return handle.createReadStream({ highWaterMark: 1024 * 1024 });
     } catch (err) {
       if (errorCode(err) === 'ENOENT') {
         throw new DbwardError(

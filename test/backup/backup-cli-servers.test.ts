@@ -102,6 +102,19 @@ async function pgSnapshot(url: string, tables = ['public.customers', 'public.ord
   return out;
 }
 
+/** Every index and constraint definition in user schemas, sorted: equal lists = same structure. */
+async function pgDefinitions(url: string): Promise<string[]> {
+  const rows = await pgQuery<{ d: string }>(
+    url,
+    `SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint
+       WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+     UNION ALL
+     SELECT indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+     ORDER BY 1`,
+  );
+  return rows.map((r) => r.d);
+}
+
 async function pgTables(url: string): Promise<string[]> {
   const rows = await pgQuery<{ name: string }>(
     url,
@@ -114,6 +127,7 @@ async function pgTables(url: string): Promise<string[]> {
 describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('postgres') }, () => {
   const made: TestDatabase[] = [];
   const created: string[] = [];
+  const roles: string[] = [];
   let source: TestDatabase;
   let dir: string;
   let first: Manifest;
@@ -148,6 +162,7 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
     for (const name of created) {
       await pgQuery(adminUrl('postgres')!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
+    for (const role of roles) await pgQuery(adminUrl('postgres')!, `DROP ROLE IF EXISTS ${role}`);
   });
 
   it('backs up with --verify: the manifest names every table with its exact row count', async () => {
@@ -238,6 +253,77 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
       if (restore.code !== 0) failures.push(`restore: ${restore.all.trim()}`);
     }
     assert.deepEqual(failures, []);
+  });
+
+  it('-j 2 restores a custom-format backup into an empty database: same rows, indexes, constraints', async () => {
+    const target = await fresh();
+    // An empty schema that is not in the way: the restore still drops and recreates it.
+    await pgQuery(target.url, 'CREATE SCHEMA billing');
+    const restore = await runCli(['restore', first.id, '--to-url', target.url, '-j', '2'], { cwd: dir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(source.url));
+  });
+
+  it('-j 2 into an empty database whose table of contents spans many reads', async () => {
+    // 300 tables, each with an index and a foreign key: a TOC of a few hundred kilobytes, so the
+    // head written for the parallel post-data step is many stream chunks long.
+    const wide = await fresh();
+    await pgQuery(
+      wide.url,
+      `CREATE TABLE hub (id int PRIMARY KEY);
+       INSERT INTO hub SELECT generate_series(1, 10);
+       DO $$ BEGIN
+         FOR i IN 1..300 LOOP
+           EXECUTE format('CREATE TABLE spoke_%s (id serial PRIMARY KEY, hub_id int REFERENCES hub(id),
+             label text DEFAULT %L)', i, repeat('a long default label ', 20));
+           EXECUTE format('CREATE INDEX spoke_%s_label ON spoke_%s (label, hub_id)', i, i);
+           EXECUTE format('INSERT INTO spoke_%s (hub_id) SELECT 1 + g %% 10 FROM generate_series(1, 20) g', i);
+         END LOOP;
+       END $$;`,
+    );
+    const wideDir = project(wide.url);
+    const m = await backupVerified(wideDir);
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2'], { cwd: wideDir });
+    assert.equal(restore.code, 0, restore.all);
+    const definitions = await pgDefinitions(target.url);
+    assert.equal(definitions.filter((d) => d.includes('FOREIGN KEY')).length, 300);
+    assert.deepEqual(definitions, await pgDefinitions(wide.url));
+    const [rows] = await pgQuery<{ n: number }>(target.url, 'SELECT count(*)::int AS n FROM spoke_300');
+    assert.equal(rows?.n, 20);
+  });
+
+  it('-j 2 over a non-empty database with --force replaces it (foreign keys dropped first)', async () => {
+    const target = await fresh();
+    const initial = await runCli(['restore', first.id, '--to-url', target.url], { cwd: dir });
+    assert.equal(initial.code, 0, initial.all);
+    await pgQuery(target.url, `INSERT INTO customers (name) VALUES ('to be replaced')`);
+    const restore = await runCli(['restore', first.id, '--to-url', target.url, '--force', '-j', '2'], {
+      cwd: dir,
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(source.url));
+  });
+
+  it('a restore the server rejects reports pg_restore’s error, not a broken pipe', async () => {
+    const target = await fresh();
+    // A login role that may connect but not create anything: the database is empty, so the
+    // restore goes ahead, and pg_restore fails at its first CREATE while the dump streams in.
+    const user = `dbward_t_${randomBytes(4).toString('hex')}`;
+    roles.push(user);
+    await pgQuery(adminUrl('postgres')!, `CREATE ROLE ${user} LOGIN PASSWORD 'not-secret-pw'`);
+    const url = new URL(target.url);
+    url.username = user;
+    url.password = 'not-secret-pw';
+    const restore = await runCli(['restore', first.id, '--to-url', url.toString()], { cwd: dir });
+    assert.equal(restore.code, 1, restore.all);
+    assert.match(restore.all, /pg_restore/);
+    assert.match(restore.all, /permission denied/);
+    assert.doesNotMatch(restore.all, /EPIPE|broken pipe|zstd/i);
+    assert.ok(!/\n\s+at /.test(restore.all), 'no stack trace');
+    assert.deepEqual(await pgTables(target.url), [], 'nothing was created');
   });
 
   it('restore --tables brings back only the named table', async () => {

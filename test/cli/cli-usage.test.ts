@@ -3,13 +3,14 @@
  * trace unless --verbose, and never a password. These run the built CLI as a user would.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadSqliteDriver } from '../../src/engines/sqlite/sqlite-driver.js';
-import { runCli } from '../helpers/run-cli.js';
+import { binPath, runCli } from '../helpers/run-cli.js';
 
 const secret = 'Sup3rSecretPw';
 const noStack = (text: string): boolean => !/\n\s+at .+:\d+:\d+/.test(text);
@@ -20,6 +21,18 @@ describe('dbward CLI: usage and config errors', () => {
     const r = await runCli(['--version']);
     assert.equal(r.code, 0);
     assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  it('a reader that stops early (dbward --help | head -1) ends it quietly with exit 0', async () => {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [binPath, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // the reader is gone before dbward writes a byte
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.on('close', (exit) => resolve({ code: exit, stderr: err }));
+    });
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 
   it('an unknown option or command exits 2 with a suggestion', async () => {

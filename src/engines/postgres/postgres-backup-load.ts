@@ -8,10 +8,16 @@
  * the first error). Whoever needs the original owners and grants restores with pg_restore
  * directly, as a superuser.
  *
- * - `pgdump` (custom format) streams into pg_restore's stdin, unless restoring with several jobs
- *   or only some tables: then it is written to a file under ctx.tempDir first. pg_restore -j
- *   works on a custom archive pg_dump wrote to a pipe (no data offsets in its TOC; checked with
- *   PostgreSQL 15, where pg_restore scans forward for each table's data when the file is seekable).
+ * - `pgdump` (custom format) streams into pg_restore's stdin — from a restore, straight out of the
+ *   decompressor (LoadContext.pipeSourceInto), so the raw dump never passes through node.
+ *   With several jobs into an empty database, the pre-data and data sections stream in one
+ *   pg_restore, then the post-data section (indexes, constraints, foreign keys, triggers) runs
+ *   with `-j N` from a file of the archive's head alone: those entries are SQL in the table of
+ *   contents, which pg_restore reads from a seekable file without needing the data after it.
+ *   With several jobs over existing objects, or only some tables, the whole dump is a file first
+ *   (spooled by restore's check pass, LoadContext.file). pg_restore -j works on a custom archive
+ *   pg_dump wrote to a pipe (no data offsets in its TOC; checked with PostgreSQL 15, where
+ *   pg_restore scans forward for each table's data when the file is seekable).
  * - `pgdir.tar` is unpacked by GNU tar under ctx.tempDir, then restored with `-Fd -j N`.
  * - `tables`: a filtered table of contents (`pg_restore -l`, keep those tables' TABLE, TABLE DATA
  *   and own CONSTRAINT entries, `-L list`) restores only their definitions, primary/unique/check
@@ -23,7 +29,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -71,12 +78,14 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
   const common = ['--no-owner', '--no-privileges', '--exit-on-error', dbnameArg(into.database)];
   if (into.clean) common.push('--clean', '--if-exists');
   const work = path.join(ctx.tempDir, `restore-${randomBytes(4).toString('hex')}`);
-  const restore = async (args: string[], stdin?: Readable): Promise<void> => {
+  // 'direct': restore sends the raw dump into pg_restore's stdin itself (LoadContext.pipeSourceInto).
+  const restore = async (args: string[], stdin?: Readable | 'direct'): Promise<void> => {
     const child = spawn(pgRestore, [...common, ...args], {
       env,
       stdio: [stdin ? 'pipe' : 'ignore', 'ignore', 'pipe'],
     });
-    await feedAndWait('pg_restore', child, stdin, ctx, password, context);
+    if (stdin === 'direct' && child.stdin) ctx.pipeSourceInto?.(child.stdin);
+    await feedAndWait('pg_restore', child, stdin === 'direct' ? undefined : stdin, ctx, password, context);
   };
   const listArgs = async (archive: string): Promise<string[]> => {
     if (!ctx.tables) return [];
@@ -90,7 +99,21 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
 
   try {
     if (ctx.extension === 'pgdump') {
-      if (jobs === 1 && !ctx.tables && !ctx.file) return await restore(['--format=custom'], source);
+      if (!ctx.file && !ctx.tables) {
+        const feed = ctx.pipeSourceInto ? 'direct' : source;
+        if (jobs === 1) return await restore(['--format=custom'], feed);
+        if (ctx.openSourceAgain && ctx.targetEmpty === true) {
+          // Into an empty database: the data streams in (no spooled copy of the whole dump), and
+          // what -j speeds up most — indexes, constraints, foreign keys — is built by N workers
+          // from a file of the archive's head: post-data entries live in its TOC, not in the data.
+          // (With tables in place, --clean would have to drop foreign keys, which are post-data,
+          // before the tables they point at: that needs one pg_restore over the whole file.)
+          const toc = `${work}.toc.pgdump`;
+          await saveToc(pgRestore, await ctx.openSourceAgain(), toc, env, password, context);
+          await restore(['--format=custom', '--section=pre-data', '--section=data'], feed);
+          return await restore(['--format=custom', '--section=post-data', `--jobs=${jobs}`, toc]);
+        }
+      }
       // Restore spooled the checked dump already (LoadContext.file): pg_restore reads it there.
       const file = ctx.file ?? `${work}.pgdump`;
       if (!ctx.file) await pipeline(source, progress(ctx), createWriteStream(file, { mode: 0o600 }));
@@ -112,6 +135,47 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     await rm(work, { recursive: true, force: true });
     await rm(`${work}.pgdump`, { force: true });
     await rm(`${work}.list`, { force: true });
+    await rm(`${work}.toc.pgdump`, { force: true });
+  }
+}
+
+/**
+ * Write the head of the custom-format dump `source` to `file`: everything up to the point where
+ * `pg_restore --list`, fed the same bytes, has read the whole table of contents and exited.
+ * pg_restore can then restore the archive's post-data section from that file (in parallel, since
+ * it is a seekable file) without any of the data.
+ */
+async function saveToc(
+  pgRestore: string,
+  source: Readable,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  password: string | undefined,
+  context: ErrorContext,
+): Promise<void> {
+  const list = spawn(pgRestore, ['--list'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const exited = watchExit(list, password);
+  const stdin = list.stdin!;
+  stdin.on('error', () => undefined); // writes after it exited: it has read what it needs
+  let listing = true;
+  const stopped = exited.then(() => {
+    listing = false;
+  });
+  const out = await open(file, 'w', 0o600);
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      await out.write(chunk);
+      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain').catch(() => undefined), stopped]);
+      if (!listing) break;
+    }
+  } finally {
+    stdin.end();
+    source.destroy();
+    await out.close();
+  }
+  const exit = await exited;
+  if (!succeeded(exit)) {
+    throw restoreError(`cannot read the table of contents: ${describeExit('pg_restore --list', exit)}`, context);
   }
 }
 

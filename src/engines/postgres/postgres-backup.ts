@@ -120,8 +120,13 @@ export const postgresBackupRole: BackupRole = {
     return databaseContents(sqlConnection(conn));
   },
 
-  /** `pg_restore -j` and a `--tables` list need the custom archive as a file. */
-  wantsFile: ({ extension, jobs, tables }) => extension === 'pgdump' && (jobs > 1 || tables !== undefined),
+  /**
+   * A `--tables` list, and `pg_restore -j` over existing objects (its --clean must drop foreign
+   * keys before the tables they point at, so the sections cannot be split), need the custom
+   * archive as a file. Into an empty database, -j streams the data instead (see loadArchive).
+   */
+  wantsFile: ({ extension, jobs, tables, targetEmpty }) =>
+    extension === 'pgdump' && (tables !== undefined || (jobs > 1 && targetEmpty !== true)),
 
   async restore(source, conn, ctx) {
     const sql = sqlConnection(conn);
