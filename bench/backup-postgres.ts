@@ -18,7 +18,7 @@
  * Passwords travel only in the environment: DATABASE_URL / RESTORE_URL for dbward (through a
  * dbward.config.json in the scratch directory with `${…}` references), PGPASSWORD for the tools.
  *
- * Knobs: BENCH_BACKUP_GB (1.6; 0.1 for a quick run), BENCH_BACKUP_RUNS, BENCH_RESTORE_RUNS,
+ * Knobs: BENCH_BACKUP_GB (1.6; 0.1 for a quick run), BENCH_PG_URL (reuse a server, below), BENCH_BACKUP_RUNS, BENCH_RESTORE_RUNS,
  * BENCH_RESTORE_JOBS ("1,2"), BENCH_BACKUP_EXTRA=jobs2 (also time `dbward backup -j 2`),
  * BENCH_BACKUP_LOG (append the figures as JSON lines).
  *
@@ -27,6 +27,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { findPostgresBin, start } from '../test/harness/servers/postgres-server.js';
 import { isSkipped } from '../test/harness/servers/server-process.js';
 import type { StartedServer } from '../test/harness/servers/server-process.js';
@@ -46,6 +47,7 @@ import {
   measureRounds,
   printTable,
   type RoundsResult,
+  type Generated,
   type TimedCommand,
 } from './lib/backup-fixture.js';
 
@@ -54,6 +56,39 @@ const restoreRounds = Number(process.env.BENCH_RESTORE_RUNS ?? 2);
 const restoreJobs = (process.env.BENCH_RESTORE_JOBS ?? '1,2').split(',').map(Number);
 const extra = new Set((process.env.BENCH_BACKUP_EXTRA ?? '').split(',').filter(Boolean));
 const target = { backupTime: 0.3, size: 0.9, restoreTime: 1.05, rssMb: 150 };
+/**
+ * BENCH_PG_URL: the admin URL of a running server whose `bench` database this fixture filled
+ * before (a rerun skips the minutes of generating it); its `restored` database is dropped.
+ */
+const reuseUrl = process.env.BENCH_PG_URL;
+
+async function existingVersion(adminUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ v: string }>(
+      `select 'PostgreSQL ' || current_setting('server_version') as v`,
+    );
+    return rows[0]!.v;
+  } finally {
+    await client.end();
+  }
+}
+
+async function existingData(benchUrl: string): Promise<Generated> {
+  const client = new pg.Client({ connectionString: benchUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ orders: string; customers: string; bytes: string }>(
+      `select (select count(*) from orders) as orders, (select count(*) from customers) as customers,
+              pg_database_size(current_database()) as bytes`,
+    );
+    const row = rows[0]!;
+    return { orders: Number(row.orders), customers: Number(row.customers), bytes: Number(row.bytes) };
+  } finally {
+    await client.end();
+  }
+}
 
 let server: StartedServer | undefined;
 let work: { dir: string; cleanup: () => void } | undefined;
@@ -61,13 +96,22 @@ let work: { dir: string; cleanup: () => void } | undefined;
 runBenchmark(
   async () => {
     const bin = findPostgresBin();
-    const result = await start();
-    if (isSkipped(result)) throw new Error(result.skip);
-    server = result;
     const pgBin = path.dirname(bin!.postgres);
-    console.log(`${server.version} on port ${server.port}; binaries in ${pgBin}; ${fixtureGb} GB of data`);
+    let adminUrl: string;
+    let version: string;
+    if (reuseUrl) {
+      adminUrl = reuseUrl;
+      version = await existingVersion(reuseUrl);
+    } else {
+      const result = await start();
+      if (isSkipped(result)) throw new Error(result.skip);
+      server = result;
+      adminUrl = server.adminUrl;
+      version = server.version;
+    }
+    const url = new URL(adminUrl);
+    console.log(`${version} on port ${url.port}; binaries in ${pgBin}; ${fixtureGb} GB of data`);
 
-    const url = new URL(server.adminUrl);
     const psql = path.join(pgBin, 'psql');
     const env: NodeJS.ProcessEnv = {
       // The server's own pg_dump / pg_restore first: dbward and the reference use the same ones.
@@ -93,8 +137,14 @@ runBenchmark(
       database,
       ...statements.flatMap((s) => ['-c', s]),
     ];
-    run(sql('postgres', 'create database bench'), env);
-    const data = await generatePostgres(env.DATABASE_URL!);
+    let data: Generated;
+    if (reuseUrl) {
+      data = await existingData(env.DATABASE_URL!);
+      console.log(`reusing ${data.orders} orders, ${gb(data.bytes)}`);
+    } else {
+      run(sql('postgres', 'create database bench'), env);
+      data = await generatePostgres(env.DATABASE_URL!);
+    }
 
     work = scratchDir('dbward-bench-backup-');
     const storage = path.join(work.dir, 'storage');
@@ -256,7 +306,7 @@ runBenchmark(
     }
     logFigures({
       benchmark: 'backup-postgres',
-      server: server.version,
+      server: version,
       data,
       rawBytes: manifest.rawBytes,
       artifactBytes,

@@ -81,7 +81,9 @@ export async function restoreBackup(
     // A tool that needs the whole dump as a file (pg_restore -j over existing objects, --tables)
     // gets it spooled while the artifact is checked, so it is decompressed once; otherwise the
     // check only hashes (and authenticates) the stored bytes, and the load streams them again.
-    const file = role.wantsFile?.({ ...base, targetEmpty }) ? path.join(tempDir, `raw.${extension}`) : undefined;
+    const file = role.wantsFile?.({ ...base, targetEmpty })
+      ? path.join(tempDir, `raw.${extension}`)
+      : undefined;
     options.onPhase?.('check', manifest.rawBytes);
     await checkArtifact(options.storage, manifest, options.key, file);
 

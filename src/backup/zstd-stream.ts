@@ -132,12 +132,13 @@ export class ZstdStream extends Duplex {
       return;
     }
     if (this.#stdinError) {
-      this.destroy(exitError(this.#operation, { code: 0, signal: null }, this.#stderrTail, this.#stdinError.message));
+      this.destroy(
+        exitError(this.#operation, { code: 0, signal: null }, this.#stderrTail, this.#stdinError.message),
+      );
       return;
     }
     if (this.#stdoutEnded) this.push(null);
   }
-
 }
 
 function keepTail(tail: Buffer, chunk: Buffer): Buffer {
@@ -199,7 +200,9 @@ export interface ZstdPipe {
  */
 export function decompressInto(out: Writable, options: ZstdDecompressOptions = {}): ZstdPipe {
   const command = options.command ?? 'zstd';
-  const child = spawn(command, ['-d', '-q', '-c'], { stdio: ['pipe', out as Writable & { fd?: number }, 'pipe'] });
+  const child = spawn(command, ['-d', '-q', '-c'], {
+    stdio: ['pipe', out as Writable & { fd?: number }, 'pipe'],
+  });
   out.destroy();
   let tail: Buffer = Buffer.alloc(0);
   let killed = false;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import { LocalStorage } from './local-storage.js';
-import { S3Storage } from './s3-storage.js';
+import { DeferredS3Storage } from './deferred-s3-storage.js';
 import { defaultStorageSpec, type BackupStorage } from './storage.js';
 
 export interface OpenStorageOptions {
@@ -41,7 +41,8 @@ export function openStorage(
     return new LocalStorage(path.resolve(options.cwd ?? process.cwd(), trimmed));
   }
   if (scheme === 'file') return new LocalStorage(fileURLToPath(trimmed));
-  if (scheme === 's3') return new S3Storage(trimmed, { ...options.s3 });
+  // The AWS SDK loads only when S3 storage is used (see deferred-s3-storage.ts).
+  if (scheme === 's3') return new DeferredS3Storage(trimmed, { ...options.s3 });
   throw new ConfigError(`Unsupported backup storage "${trimmed}".`, {
     hint: `Use a directory (default ${defaultStorageSpec}) or s3://bucket/prefix.`,
   });

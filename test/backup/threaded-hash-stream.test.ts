@@ -1,18 +1,18 @@
 /**
  * The worker-thread SHA-256 pass-through: same digest and byte count as node:crypto over the same
- * bytes, whatever the chunking; passes every byte through unchanged and in order; holds back input
- * while the worker is behind (bounded memory); and tells an unfinished stream from a finished one.
+ * bytes, whatever the chunking; passes every byte through unchanged and in order; moves them in a
+ * fixed pool of buffers (bounded memory); and tells an unfinished stream from a finished one.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { createThreadedHashStream } from '../../src/backup/threaded-hash-stream.js';
+import { createThreadedHashStream, hashPoolBuffers } from '../../src/backup/threaded-hash-stream.js';
 
 function chunked(data: Buffer, sizes: () => number): Buffer[] {
   const out: Buffer[] = [];
-  for (let at = 0; at < data.length; ) {
+  for (let at = 0; at < data.length;) {
     const n = Math.min(data.length - at, sizes());
     out.push(data.subarray(at, at + n));
     at += n;
@@ -54,7 +54,7 @@ describe('ThreadedHashStream', () => {
     assert.equal(result.sha256, createHash('sha256').update(Buffer.concat(views)).digest('hex'));
   });
 
-  it('holds input back while more than 16 MiB wait for the worker, and still hashes 64 MiB right', async () => {
+  it('moves bytes in a fixed pool of buffers (memory stays flat) and still hashes 64 MiB right', async () => {
     const block = randomBytes(4 * 1024 * 1024);
     const expected = createHash('sha256');
     for (let i = 0; i < 16; i++) expected.update(block);
@@ -66,12 +66,12 @@ describe('ThreadedHashStream', () => {
         if (sent === 16) return this.push(null);
         sent++;
         this.push(block);
-        maxWaiting = Math.max(maxWaiting, hash.waitingBytes);
+        maxWaiting = Math.max(maxWaiting, hash.buffersAtWorker);
       },
     });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        maxWaiting = Math.max(maxWaiting, hash.waitingBytes);
+        maxWaiting = Math.max(maxWaiting, hash.buffersAtWorker);
         callback();
       },
     });
@@ -79,8 +79,12 @@ describe('ThreadedHashStream', () => {
     assert.equal(hash.result().sha256, expected.digest('hex'));
     assert.equal(hash.bytes, 64 * 1024 * 1024);
     assert.ok(maxWaiting > 0, 'the worker was handed bytes');
-    assert.ok(maxWaiting <= 20 * 1024 * 1024, `at most 16 MiB + one chunk waited (saw ${maxWaiting})`);
-    assert.equal(hash.waitingBytes, 0);
+    assert.ok(
+      maxWaiting <= hashPoolBuffers,
+      `at most the pool's buffers were at the worker (saw ${maxWaiting})`,
+    );
+    assert.equal(hash.buffersAllocated, hashPoolBuffers, 'the pool never grew for 64 MiB');
+    assert.equal(hash.buffersAtWorker, 0);
   });
 
   it('result() before the end is an error, not a wrong digest', () => {

@@ -16,7 +16,7 @@ import { newBackupId } from '../../src/backup/manifest.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { LocalStorage } from '../../src/storage/local-storage.js';
 import { openStorage } from '../../src/storage/open-storage.js';
-import { S3Storage } from '../../src/storage/s3-storage.js';
+import { DeferredS3Storage } from '../../src/storage/deferred-s3-storage.js';
 import { makeBackup, manifestFor, storageContract } from './storage-contract.js';
 
 const hour = 60 * 60 * 1000;
@@ -374,7 +374,7 @@ describe('openStorage', () => {
 
   it('opens s3:// as S3 storage (see s3-storage.test.ts), and refuses unknown schemes', () => {
     const s3 = openStorage('s3://bucket/prefix', { s3: { endpoint: 'http://127.0.0.1:1' } });
-    assert.ok(s3 instanceof S3Storage);
+    assert.ok(s3 instanceof DeferredS3Storage, 'S3 storage whose SDK loads on first use');
     assert.equal(s3.location, 's3://bucket/prefix');
     s3.close();
     assert.throws(() => openStorage('ftp://host/dir'), { code: 'E_CONFIG' });

@@ -22,6 +22,7 @@ import { hashReadable } from '../../src/backup/hash-stream.js';
 import { newBackupId } from '../../src/backup/manifest.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { openStorage } from '../../src/storage/open-storage.js';
+import { DeferredS3Storage } from '../../src/storage/deferred-s3-storage.js';
 import { S3Storage } from '../../src/storage/s3-storage.js';
 import { freePort, isSkipped, type StartedServer } from '../harness/servers/server-process.js';
 import { start as startS3Server } from '../harness/servers/s3-server.js';
@@ -341,14 +342,14 @@ describe('s3 storage', { skip }, () => {
           AWS_REGION: auth.region,
         });
         const good = openStorage(`s3://${auth.bucket}/`);
-        assert.ok(good instanceof S3Storage);
+        assert.ok(good instanceof DeferredS3Storage);
         assert.equal(good.location, `s3://${auth.bucket}`);
         const b = await makeBackup(good, 'from-env');
         assert.ok((await good.list()).backups.some((m) => m.id === b.id));
         good.close();
 
         process.env.AWS_SECRET_ACCESS_KEY = wrongSecret;
-        const bad = openStorage(`s3://${auth.bucket}`) as S3Storage;
+        const bad = openStorage(`s3://${auth.bucket}`) as DeferredS3Storage;
         const err = await bad.list().then(
           () => assert.fail('listed with a wrong secret'),
           (e: unknown) => e,
@@ -400,7 +401,7 @@ describe('s3 storage URLs', () => {
     s.close();
     const root = openStorage('s3://my-bucket', { s3: { endpoint: 'http://127.0.0.1:1' } });
     assert.equal(root.location, 's3://my-bucket');
-    (root as S3Storage).close();
+    (root as DeferredS3Storage).close();
   });
 
   it('refuses credentials in the URL without echoing them, and invalid buckets or prefixes', () => {

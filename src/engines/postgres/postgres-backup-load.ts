@@ -175,7 +175,10 @@ async function saveToc(
   }
   const exit = await exited;
   if (!succeeded(exit)) {
-    throw restoreError(`cannot read the table of contents: ${describeExit('pg_restore --list', exit)}`, context);
+    throw restoreError(
+      `cannot read the table of contents: ${describeExit('pg_restore --list', exit)}`,
+      context,
+    );
   }
 }
 
