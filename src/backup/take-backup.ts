@@ -22,7 +22,7 @@ import { engineForUrl } from '../engines/registry.js';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import { createEncryptStream, describeScheme } from './encryption.js';
-import { createThreadedHashStream } from './threaded-hash-stream.js';
+import { createHashStream } from './hash-stream.js';
 import { newBackupId, type BackupManifest } from './manifest.js';
 import { artifactFormat, artifactName } from './artifact-name.js';
 import { countingStream } from './read-artifact.js';
@@ -119,7 +119,9 @@ export async function takeBackup(
       progress.storedBytes += n;
       report();
     });
-    const hash = createThreadedHashStream();
+    // On the main thread: a backup keeps every core busy (pg_dump, the server, zstd), so a worker
+    // would add copying, not speed. (Restore's check pass has the cores to spare.)
+    const hash = createHashStream();
     const toStorage = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [
       dump.stream as unknown as NodeJS.ReadWriteStream,
