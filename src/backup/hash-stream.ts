@@ -15,6 +15,14 @@ export interface HashResult {
   sha256: string;
 }
 
+/** The result of a hashing stream, or E_HASH_UNFINISHED when it never reached its end. */
+export function finishedHash(bytes: number, sha256: string | undefined): HashResult {
+  if (sha256 === undefined) {
+    throw new DbwardError('E_HASH_UNFINISHED', 'The checksum is not available: the stream did not finish.');
+  }
+  return { bytes, sha256 };
+}
+
 export class HashStream extends Transform {
   #hash: Hash = createHash('sha256');
   #bytes = 0;
@@ -32,10 +40,7 @@ export class HashStream extends Transform {
 
   /** `{ bytes, sha256 }`; throws if the stream has not finished (the end was never reached). */
   result(): HashResult {
-    if (this.#sha256 === undefined) {
-      throw new DbwardError('E_HASH_UNFINISHED', 'The checksum is not available: the stream did not finish.');
-    }
-    return { bytes: this.#bytes, sha256: this.#sha256 };
+    return finishedHash(this.#bytes, this.#sha256);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

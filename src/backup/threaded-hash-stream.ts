@@ -11,8 +11,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { DbwardError } from '../core/errors.js';
-import type { HashResult } from './hash-stream.js';
+import { finishedHash, type HashResult } from './hash-stream.js';
 
 const bufferBytes = 1024 * 1024;
 /** Buffers in the pool (each 1 MiB): enough to keep the worker busy. */
@@ -90,11 +89,9 @@ export class ThreadedHashStream extends Transform {
     return this.#sha256;
   }
 
+  /** `{ bytes, sha256 }`; throws if the stream has not finished. */
   result(): HashResult {
-    if (this.#sha256 === undefined) {
-      throw new DbwardError('E_HASH_UNFINISHED', 'The checksum is not available: the stream did not finish.');
-    }
-    return { bytes: this.#bytes, sha256: this.#sha256 };
+    return finishedHash(this.#bytes, this.#sha256);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
