@@ -30,6 +30,9 @@ export async function holdSnapshot(sql: SqlConnection): Promise<HeldSnapshot> {
   counts.catch(() => undefined);
 
   let counting = false;
+  // A cancel in flight must land before the session goes back to the pool (where it could hit
+  // the next user's query) and before release() reports the pool free.
+  let cancelling: Promise<void> = Promise.resolve();
   const session = sql.withSession(async (s) => {
     await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
@@ -41,6 +44,7 @@ export async function holdSnapshot(sql: SqlConnection): Promise<HeldSnapshot> {
       counting = true;
       await countRows(s, (name) => sql.quoteIdent(name)).then(counted.resolve, counted.reject);
       counting = false;
+      await cancelling;
       const commit = await released;
       await s.query(commit ? 'COMMIT' : 'ROLLBACK');
     } catch (err) {
@@ -66,6 +70,7 @@ export async function holdSnapshot(sql: SqlConnection): Promise<HeldSnapshot> {
     async release(commit) {
       settle(commit);
       await session.catch(() => undefined);
+      await cancelling;
     },
     cancel() {
       settle(false);
@@ -74,7 +79,10 @@ export async function holdSnapshot(sql: SqlConnection): Promise<HeldSnapshot> {
       if (cancelled || !counting) return;
       cancelled = true;
       // From another pooled session: the snapshot's session is busy counting a big table.
-      sql.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+      cancelling = sql.query('SELECT pg_cancel_backend($1)', [pid]).then(
+        () => undefined,
+        () => undefined,
+      );
     },
   };
 }
