@@ -30,15 +30,27 @@ export interface RawSource {
   done(): Promise<void>;
   /** Stop reading (something else failed). */
   destroy(): void;
+  /**
+   * Stop reading because the consumer has what it needs (a tool that exited successfully before
+   * the end of its input, like pg_restore with a list of early entries): done() then resolves once
+   * the decompressor is gone, whatever the cut-off pipe made it report.
+   */
+  stop(): void;
+}
+
+export interface RawSourceOptions {
+  onProgress?: (rawBytes: number) => void;
+  /** false: skip the size and SHA-256 proof (a second read of an already proven artifact). */
+  prove?: boolean;
 }
 
 export async function openRawSource(
   storage: BackupStorage,
   manifest: BackupManifest,
   key: BackupKey | null,
-  onProgress?: (rawBytes: number) => void,
+  { onProgress, prove = true }: RawSourceOptions = {},
 ): Promise<RawSource> {
-  const artifact = await openPlainArtifact(storage, manifest, key, { decompress: false });
+  const artifact = await openPlainArtifact(storage, manifest, key, { decompress: false, prove });
   let compressed = 0;
   // The decrypted stream is the stored one less 16-byte tags and a small header: close enough to
   // scale progress by; the exact total is reported at the end.
@@ -52,6 +64,7 @@ export async function openRawSource(
   artifact.stream.once('error', (err) => counted.destroy(err));
 
   let used: Promise<void> | undefined;
+  let stopped = false;
   let zstd: ZstdStream | undefined;
   let kill: (() => void) | undefined;
   const startStream = (): ZstdStream => {
@@ -82,6 +95,13 @@ export async function openRawSource(
     },
   });
 
+  function destroy(): void {
+    artifact.stream.destroy();
+    counted.destroy();
+    stream.destroy();
+    kill?.();
+  }
+
   return {
     stream,
     pipeInto(stdin) {
@@ -96,6 +116,10 @@ export async function openRawSource(
       used.catch(() => undefined);
     },
     async done() {
+      if (stopped) {
+        await Promise.allSettled([used, artifact.done]);
+        return;
+      }
       if (!used) {
         counted.destroy();
         artifact.stream.destroy();
@@ -103,11 +127,10 @@ export async function openRawSource(
       }
       await Promise.all([used, artifact.done]);
     },
-    destroy() {
-      artifact.stream.destroy();
-      counted.destroy();
-      stream.destroy();
-      kill?.();
+    destroy,
+    stop() {
+      stopped = true;
+      destroy();
     },
   };
 }

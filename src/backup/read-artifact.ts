@@ -46,26 +46,29 @@ export function keyFor(manifest: BackupManifest, key: BackupKey | null): BackupK
 
 /**
  * Open `manifest`'s artifact as the raw dump stream — or, with `decompress: false`, as the
- * decrypted but still compressed stream (for checks that need no raw bytes).
+ * decrypted but still compressed stream (for checks that need no raw bytes). With `prove: false`
+ * the size and SHA-256 are not checked (decryption still authenticates every chunk it releases):
+ * for a second read of an artifact that was proven already and may be read only in part.
  */
 export async function openPlainArtifact(
   storage: BackupStorage,
   manifest: BackupManifest,
   key: BackupKey | null,
-  options: { decompress?: boolean } = {},
+  options: { decompress?: boolean; prove?: boolean } = {},
 ): Promise<PlainArtifact> {
   const readKey = keyFor(manifest, key);
   const source = await storage.openArtifact(manifest);
-  const hash = createThreadedHashStream();
+  const hash = options.prove === false ? undefined : createThreadedHashStream();
   const out = new PassThrough();
   const flowing = pipeline([
     source,
-    hash,
+    ...(hash ? [hash] : []),
     ...(readKey ? [createDecryptStream(readKey)] : []),
     ...(options.decompress === false ? [] : [createZstdDecompressStream()]),
     out,
   ]);
   const done = flowing.then(() => {
+    if (!hash) return;
     const { bytes, sha256 } = hash.result();
     if (bytes !== manifest.storedBytes || sha256 !== manifest.sha256) {
       throw new BackupCorruptError(

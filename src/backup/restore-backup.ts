@@ -20,7 +20,7 @@ import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import type { BackupManifest } from './manifest.js';
 import { firstCause } from './pipeline-errors.js';
-import { openRawSource } from './raw-source.js';
+import { openRawSource, type RawSource } from './raw-source.js';
 import { checkArtifact, countingStream, openPlainArtifact } from './read-artifact.js';
 import { roleForBackup, withTempDir } from './take-backup.js';
 
@@ -110,12 +110,26 @@ export async function restoreBackup(
       source.destroy(); // the role may have read the file by its path instead of the stream
       return { manifest, replaced: existing, rawBytes: (await stat(file)).size };
     }
-    const raw = await openRawSource(options.storage, manifest, options.key, options.onProgress);
+    const raw = await openRawSource(options.storage, manifest, options.key, {
+      onProgress: options.onProgress,
+    });
     const again: Readable[] = [];
+    const feeds: RawSource[] = [];
     const ctx: LoadContext = {
       ...base,
       targetEmpty,
-      pipeSourceInto: (stdin) => raw.pipeInto(stdin),
+      tableRows: manifest.tables,
+      pipeSourceInto: (stdin) => {
+        raw.pipeInto(stdin);
+        return { stop: () => raw.stop(), done: () => raw.done() };
+      },
+      // Later reads skip the proof: this load pass's first read and the check pass make it.
+      pipeSourceAgainInto: async (stdin) => {
+        const feed = await openRawSource(options.storage, manifest, options.key, { prove: false });
+        feeds.push(feed);
+        feed.pipeInto(stdin);
+        return { stop: () => feed.stop(), done: () => feed.done() };
+      },
       openSourceAgain: async () => {
         const artifact = await openPlainArtifact(options.storage, manifest, options.key);
         again.push(artifact.stream);
@@ -134,6 +148,8 @@ export async function restoreBackup(
       await raw.done().catch((err: unknown) => failures.unshift(err));
     } finally {
       for (const stream of again) stream.destroy();
+      for (const feed of feeds) feed.stop();
+      await Promise.all(feeds.map((feed) => feed.done()));
     }
     if (failures.length > 0) throw firstCause(failures);
     options.onProgress?.(manifest.rawBytes);

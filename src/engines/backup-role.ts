@@ -118,12 +118,32 @@ export interface LoadContext {
    * then writes into that pipe itself and the raw bytes never pass through node (restore reports
    * the decompressor's failures and progress). Call at most once, and then never read `source`.
    */
-  pipeSourceInto?: (stdin: Writable) => void;
+  pipeSourceInto?: (stdin: Writable) => SourceFeed;
+  /**
+   * Set by restore: like pipeSourceInto, but one more independent read of the raw dump from its
+   * start, for a role that runs several tools on the same dump at once (pg_restore workers that
+   * each load a share of the tables). Restore stops every feed that is still open when the role
+   * returns or fails.
+   */
+  pipeSourceAgainInto?: (stdin: Writable) => Promise<SourceFeed>;
+  /** Set by restore: the manifest's row count per table, to share work between loaders. */
+  tableRows?: readonly BackupTableCount[];
   /**
    * Set by restore: the raw dump again from its start, as a second independent stream, for a role
    * that needs a file of the dump's head (pg_restore's table of contents). Destroy it when done.
    */
   openSourceAgain?: () => Promise<Readable>;
+}
+
+/** The raw dump flowing into a tool's stdin (LoadContext.pipeSourceInto). */
+export interface SourceFeed {
+  /**
+   * The tool exited successfully before reading its input to the end (pg_restore stops after its
+   * last listed entry): stop the decompressor, and forget the broken pipe it will report.
+   */
+  stop(): void;
+  /** Settles when the feed ended: rejects with what failed (a damaged artifact, a broken pipe). */
+  done(): Promise<void>;
 }
 
 /** The result of checking a loaded copy. */

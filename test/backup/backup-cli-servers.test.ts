@@ -10,12 +10,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { findPgTool } from '../../src/engines/postgres/postgres-schema-dump.js';
 import { findBinary } from '../harness/servers/server-process.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -292,6 +293,71 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
     assert.deepEqual(definitions, await pgDefinitions(wide.url));
     const [rows] = await pgQuery<{ n: number }>(target.url, 'SELECT count(*)::int AS n FROM spoke_300');
     assert.equal(rows?.n, 20);
+  });
+
+  /**
+   * A pg_restore that writes each data list it is given to `log`, then runs the real one; with
+   * `readOnlyList`, the worker given that list connects read-only, so the server rejects its COPY.
+   */
+  function pgRestoreSpy(log: string, readOnlyList?: string): string {
+    const real = findPgTool('pg_restore', 'DBWARD_PG_RESTORE', {});
+    assert.ok(real, 'pg_restore is installed');
+    const spy = path.join(dir, `pg_restore-spy-${randomBytes(3).toString('hex')}`);
+    const readOnly = readOnlyList
+      ? `case "$a" in *${readOnlyList}) export PGOPTIONS='-c default_transaction_read_only=on';; esac`
+      : '';
+    writeFileSync(
+      spy,
+      `#!/bin/sh
+for a in "$@"; do
+  case "$a" in --use-list=*data-*) { echo "list"; cat "\${a#--use-list=}"; } >> '${log}'; ${readOnly};; esac
+done
+exec '${real}' "$@"
+`,
+      { mode: 0o755 },
+    );
+    return spy;
+  }
+
+  it('-j 2 into an empty database loads the tables’ data with two pg_restores, each a share', async () => {
+    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}.log`);
+    const target = await fresh();
+    const restore = await runCli(['restore', first.id, '--to-url', target.url, '-j', '2'], {
+      cwd: dir,
+      env: { DBWARD_PG_RESTORE: pgRestoreSpy(log) },
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(source.url));
+    const lists = readFileSync(log, 'utf8')
+      .split('list\n')
+      .filter((l) => l !== '')
+      .map((l) => [...l.matchAll(/TABLE DATA (\S+ \S+)/g)].map((m) => m[1]).sort());
+    assert.equal(lists.length, 2, 'two data workers');
+    // Balanced by rows: the 300 orders alone, the 40 customers and 25 invoices together.
+    assert.deepEqual(
+      lists.sort((a, b) => a.length - b.length),
+      [['public orders'], ['billing invoices', 'public customers']],
+    );
+  });
+
+  it('-j 2: a data worker the server refuses stops the restore with the server’s reason', async () => {
+    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}.log`);
+    const target = await fresh();
+    const restore = await runCli(['restore', first.id, '--to-url', target.url, '-j', '2'], {
+      cwd: dir,
+      env: { DBWARD_PG_RESTORE: pgRestoreSpy(log, 'data-1.list') },
+    });
+    assert.equal(restore.code, 1, restore.all);
+    assert.match(restore.all, /pg_restore/);
+    assert.match(restore.all, /read-only transaction/);
+    assert.doesNotMatch(restore.all, /EPIPE|broken pipe|zstd|SIGTERM/i);
+    assert.ok(!/\n\s+at /.test(restore.all), 'no stack trace');
+    const [fks] = await pgQuery<{ n: number }>(
+      target.url,
+      `SELECT count(*)::int AS n FROM pg_constraint WHERE contype = 'f'`,
+    );
+    assert.equal(fks?.n, 0, 'the post-data step did not run');
   });
 
   it('-j 2 over a non-empty database with --force replaces it (foreign keys dropped first)', async () => {

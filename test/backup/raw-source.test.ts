@@ -53,7 +53,7 @@ describe('raw source of a restore', () => {
 
   /** pipeInto a real `cat > file`, as pg_restore would be fed. */
   async function viaPipe(m: BackupManifest, onProgress?: (n: number) => void): Promise<Buffer> {
-    const raw = await openRawSource(storage(), m, null, onProgress);
+    const raw = await openRawSource(storage(), m, null, { onProgress });
     const out = path.join(dir, `piped-${Math.random().toString(16).slice(2)}`);
     const child = spawn('sh', ['-c', 'cat > "$0"', out], { stdio: ['pipe', 'ignore', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -45,10 +45,12 @@ import {
   requireTool,
   stripSecret,
   succeeded,
+  restoreError,
   toolEnv,
   watchExit,
   type ErrorContext,
 } from './postgres-backup-tools.js';
+import { loadDataShares, shareDataEntries } from './postgres-data-shares.js';
 
 /** Where a dump is loaded. */
 export interface LoadDestination {
@@ -59,14 +61,6 @@ export interface LoadDestination {
   clean: boolean;
   /** The server's major version, for install hints. */
   major: string;
-}
-
-export function restoreError(message: string, context: ErrorContext, cause?: unknown): DbwardError {
-  return new DbwardError('E_BACKUP_RESTORE', `Loading the PostgreSQL dump failed: ${message}`, {
-    hint: 'Read pg_restore’s message above; it connects with the target URL’s settings.',
-    context,
-    ...(cause === undefined ? {} : { cause }),
-  });
 }
 
 export async function loadArchive(source: Readable, into: LoadDestination, ctx: LoadContext): Promise<void> {
@@ -110,7 +104,24 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
           // before the tables they point at: that needs one pg_restore over the whole file.)
           const toc = `${work}.toc.pgdump`;
           await saveToc(pgRestore, await ctx.openSourceAgain(), toc, env, password, context);
-          await restore(['--format=custom', '--section=pre-data', '--section=data'], feed);
+          const { pipeSourceInto, pipeSourceAgainInto } = ctx;
+          if (pipeSourceInto && pipeSourceAgainInto) {
+            // The data, too, loads N tables at once: N pg_restores each read their own stream.
+            await restore(['--format=custom', '--section=pre-data', toc]);
+            const data = await tocOf(pgRestore, toc, env, password, context, ['--section=data']);
+            const lines = data.split('\n').filter((line) => /^\d+;/.test(line));
+            await loadDataShares(shareDataEntries(lines, jobs, ctx.tableRows), {
+              pgRestore,
+              args: [...common, '--format=custom'],
+              env,
+              password,
+              context,
+              listBase: work,
+              ctx: { ...ctx, pipeSourceInto, pipeSourceAgainInto },
+            });
+          } else {
+            await restore(['--format=custom', '--section=pre-data', '--section=data'], feed);
+          }
           return await restore(['--format=custom', '--section=post-data', `--jobs=${jobs}`, toc]);
         }
       }
@@ -136,6 +147,7 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     await rm(`${work}.pgdump`, { force: true });
     await rm(`${work}.list`, { force: true });
     await rm(`${work}.toc.pgdump`, { force: true });
+    for (let i = 0; i < jobs; i++) await rm(`${work}.data-${i}.list`, { force: true });
   }
 }
 
@@ -235,13 +247,19 @@ function tocOf(
   env: NodeJS.ProcessEnv,
   password: string | undefined,
   context: ErrorContext,
+  only: string[] = [],
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(pgRestore, ['--list', archive], { env, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const detail = stripSecret(String(stderr).trim(), password) || err.message;
-      reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
-    });
+    execFile(
+      pgRestore,
+      ['--list', ...only, archive],
+      { env, maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        const detail = stripSecret(String(stderr).trim(), password) || err.message;
+        reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
+      },
+    );
   });
 }
 

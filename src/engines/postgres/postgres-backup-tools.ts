@@ -123,3 +123,11 @@ export function killQuietly(child: ChildProcess | undefined, signal: NodeJS.Sign
 export function dbnameArg(database: string): string {
   return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
+
+export function restoreError(message: string, context: ErrorContext, cause?: unknown): DbwardError {
+  return new DbwardError('E_BACKUP_RESTORE', `Loading the PostgreSQL dump failed: ${message}`, {
+    hint: 'Read pg_restore’s message above; it connects with the target URL’s settings.',
+    context,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}

@@ -12,8 +12,14 @@ import type { EngineConnection, SqlConnection } from '../contract.js';
 import { scratchTarget, sqlConnection } from '../scratch-target.js';
 import { countRows, databaseContents, integrityFacts } from './postgres-backup-catalog.js';
 import { startDump } from './postgres-backup-dump.js';
-import { loadArchive, restoreError } from './postgres-backup-load.js';
-import { errorContext, requireTool, toolVersionText, versionOutput } from './postgres-backup-tools.js';
+import { loadArchive } from './postgres-backup-load.js';
+import {
+  errorContext,
+  requireTool,
+  restoreError,
+  toolVersionText,
+  versionOutput,
+} from './postgres-backup-tools.js';
 import { postgresConnectionRole } from './postgres-connection.js';
 import { sqlStateOf } from './postgres-errors.js';
 import { postgresScratchDatabaseRole } from './postgres-scratch-database.js';

@@ -1,0 +1,147 @@
+/**
+ * The data section of a custom-format dump, loaded by several pg_restore processes at once, each
+ * reading the dump from its own stream.
+ *
+ * `pg_restore -j N` loads several tables at once only from a seekable file, and spooling a
+ * gigabyte-sized dump to disk first costs more than the parallelism wins on a small machine. A
+ * pg_restore reading stdin with a list of entries (`-L`) instead loads only those and skips the
+ * other tables' data blocks at pipe speed. So each worker gets a share of the TABLE DATA entries
+ * (balanced by the manifest's row counts) and its own decompressed read of the artifact; a worker
+ * exits after its last entry, leaving the rest of its stream unread (its feed is then stopped).
+ * Lists keep the archive's order: a reader of a pipe cannot go back.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import type { BackupTableCount, LoadContext, SourceFeed } from '../backup-role.js';
+import { firstCause } from '../../backup/pipeline-errors.js';
+import {
+  describeExit,
+  restoreError,
+  succeeded,
+  watchExit,
+  type ErrorContext,
+} from './postgres-backup-tools.js';
+
+/** One `pg_restore --list` line of the data section, and how much work loading it is. */
+interface DataEntry {
+  line: string;
+  index: number;
+  weight: number;
+}
+
+/**
+ * Split the data section's TOC lines (in the archive's order) into at most `workers` shares of
+ * about equal rows (heaviest first, each to the lightest share), each in the archive's order.
+ * Empty shares are dropped; the share holding the last line comes last.
+ */
+export function shareDataEntries(
+  lines: readonly string[],
+  workers: number,
+  tableRows: readonly BackupTableCount[] = [],
+): string[][] {
+  const rows = rowsByTocName(tableRows);
+  const entries: DataEntry[] = lines.map((line, index) => ({ line, index, weight: weightOf(line, rows) }));
+  const shares = Array.from({ length: Math.max(1, workers) }, () => ({
+    load: 0,
+    entries: [] as DataEntry[],
+  }));
+  for (const entry of [...entries].sort((a, b) => b.weight - a.weight || a.index - b.index)) {
+    const lightest = shares.reduce((min, share) => (share.load < min.load ? share : min));
+    lightest.load += entry.weight;
+    lightest.entries.push(entry);
+  }
+  const last = (entries: DataEntry[]): number => entries[entries.length - 1]?.index ?? -1;
+  return shares
+    .filter((share) => share.entries.length > 0)
+    .map((share) => share.entries.sort((a, b) => a.index - b.index))
+    .sort((a, b) => last(a) - last(b))
+    .map((entries) => entries.map((e) => e.line));
+}
+
+/** `schema table` (as a TOC line prints it) → rows, for every split of `schema.table` at a dot. */
+function rowsByTocName(tableRows: readonly BackupTableCount[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const { name, rows } of tableRows) {
+    for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) {
+      map.set(`${name.slice(0, i)} ${name.slice(i + 1)}`, rows);
+    }
+  }
+  return map;
+}
+
+/**
+ * A TOC line is `<id>; <catalog oid> <oid> <desc> <schema> <tag> <owner>`. TABLE DATA weighs its
+ * rows (plus one, so empty tables still spread); sequence values and the like weigh one.
+ */
+function weightOf(line: string, rows: Map<string, number>): number {
+  const rest = /^\d+; \d+ \d+ TABLE DATA (.*) \S+$/.exec(line)?.[1];
+  return 1 + (rest === undefined ? 0 : (rows.get(rest) ?? 0));
+}
+
+export interface ShareRun {
+  pgRestore: string;
+  /** pg_restore's arguments before the list: connection, --no-owner, --format=custom, … */
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  password: string | undefined;
+  context: ErrorContext;
+  /** Where to write the list files (`<base>.data-<n>.list`); removed by the caller. */
+  listBase: string;
+  ctx: LoadContext & Required<Pick<LoadContext, 'pipeSourceInto' | 'pipeSourceAgainInto'>>;
+}
+
+/**
+ * Load `shares` (from {@link shareDataEntries}) with one pg_restore each, all at once. The last
+ * share holds the archive's last data entry and so reads the most of its stream: it gets restore's
+ * own feed, which carries the progress. The first failure stops the other workers and is reported —
+ * a damaged stream before the tool's complaint about its cut-off input.
+ */
+export async function loadDataShares(shares: string[][], run: ShareRun): Promise<void> {
+  const stops: (() => void)[] = [];
+  let failed = false;
+  const failures: unknown[] = [];
+  const workers = shares.map(async (share, i) => {
+    const list = `${run.listBase}.data-${i}.list`;
+    await writeFile(list, `${share.join('\n')}\n`, { mode: 0o600 });
+    if (failed) return;
+    const child = spawn(run.pgRestore, [...run.args, `--use-list=${list}`], {
+      env: run.env,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const exited = watchExit(child, run.password);
+    stops.push(() => child.kill('SIGTERM'));
+    let feed: SourceFeed;
+    try {
+      feed =
+        i === shares.length - 1
+          ? run.ctx.pipeSourceInto(child.stdin!)
+          : await run.ctx.pipeSourceAgainInto(child.stdin!);
+    } catch (err) {
+      child.kill('SIGTERM');
+      await exited;
+      throw err;
+    }
+    const exit = await exited;
+    if (succeeded(exit)) {
+      feed.stop();
+      return await feed.done();
+    }
+    const feedError = await feed.done().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const errors = [restoreError(describeExit('pg_restore', exit), run.context)];
+    throw firstCause(feedError === undefined ? errors : [feedError, ...errors]);
+  });
+  await Promise.all(
+    workers.map((worker) =>
+      worker.catch((err: unknown) => {
+        if (failed) return;
+        failed = true;
+        failures.push(err);
+        for (const stop of stops) stop();
+      }),
+    ),
+  );
+  if (failures.length > 0) throw failures[0];
+}

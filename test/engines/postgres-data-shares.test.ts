@@ -1,0 +1,58 @@
+/**
+ * How restore -j N shares a dump's data entries between pg_restore workers: balanced by the
+ * manifest's row counts, each share in the archive's order (a reader of a pipe cannot go back),
+ * the share holding the archive's last entry last.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { shareDataEntries } from '../../src/engines/postgres/postgres-data-shares.js';
+
+const data = (id: number, schema: string, table: string): string =>
+  `${id}; 0 ${16000 + id} TABLE DATA ${schema} ${table} app`;
+
+describe('sharing data entries between pg_restore workers', () => {
+  const lines = [
+    data(3401, 'public', 'small'),
+    data(3399, 'public', 'big'),
+    '3402; 0 0 SEQUENCE SET public small_id_seq app',
+    data(3403, 'public', 'medium'),
+    data(3404, 'audit', 'log'),
+  ];
+  const rows = [
+    { name: 'public.small', rows: 10 },
+    { name: 'public.big', rows: 2000 },
+    { name: 'public.medium', rows: 600 },
+    { name: 'audit.log', rows: 500 },
+  ];
+
+  it('balances rows: the heaviest table alone, the rest together, each in archive order', () => {
+    const shares = shareDataEntries(lines, 2, rows);
+    assert.equal(shares.length, 2);
+    assert.deepEqual(shares.flat().sort(), [...lines].sort(), 'every entry once');
+    const big = shares.find((s) => s.some((l) => l.includes(' big ')))!;
+    assert.deepEqual(big, [data(3399, 'public', 'big')]);
+    const rest = shares.find((s) => s !== big)!;
+    assert.deepEqual(rest, [lines[0], lines[2], lines[3], lines[4]], 'the archive’s order, not the ids’');
+  });
+
+  it('puts the share holding the archive’s last entry last', () => {
+    for (const workers of [2, 3, 4]) {
+      const shares = shareDataEntries(lines, workers, rows);
+      assert.equal(shares.at(-1)?.at(-1), lines.at(-1), `${workers} workers`);
+    }
+  });
+
+  it('drops empty shares, and one worker gets everything in order', () => {
+    assert.deepEqual(shareDataEntries(lines.slice(0, 1), 4, rows), [lines.slice(0, 1)]);
+    assert.deepEqual(shareDataEntries(lines, 1, rows), [lines]);
+    assert.deepEqual(shareDataEntries([], 3, rows), []);
+  });
+
+  it('matches tables whose schema or name holds a dot, and spreads tables without counts', () => {
+    const dotted = [data(1, 'my.schema', 'orders'), data(2, 'public', 'a'), data(3, 'public', 'b')];
+    const shares = shareDataEntries(dotted, 2, [{ name: 'my.schema.orders', rows: 5000 }]);
+    assert.deepEqual(shares, [[dotted[0]], [dotted[1], dotted[2]]]);
+    const unknown = shareDataEntries(dotted, 3);
+    assert.equal(unknown.length, 3, 'without counts, one table per worker');
+  });
+});
