@@ -99,6 +99,30 @@ describe('raw source of a restore', () => {
     }
   });
 
+  it('a reader that exits early is a broken pipe, unless stop() says it had what it needed', async () => {
+    const early = async (stop: boolean): Promise<void> => {
+      const raw = await openRawSource(storage(), manifest, null);
+      // Reads 1000 bytes of ~600 KB and exits 0, as pg_restore does after its last listed entry.
+      const child = spawn('sh', ['-c', 'head -c 1000 > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      raw.pipeInto(child.stdin);
+      assert.equal(await exited, 0);
+      if (stop) raw.stop();
+      await raw.done();
+    };
+    await assert.rejects(early(false), (err: Error & { code?: string }) => err.code === 'EPIPE');
+    await early(true);
+  });
+
+  it('prove: false reads without checking the SHA-256 (a second read of a proven artifact)', async () => {
+    const wrong = { ...manifest, sha256: '0'.repeat(64) };
+    await assert.rejects(viaPipe(wrong), (err: Error & { code?: string }) => err.code === 'E_BACKUP_CORRUPT');
+    const raw = await openRawSource(storage(), wrong, null, { prove: false });
+    const child = spawn('sh', ['-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    raw.pipeInto(child.stdin);
+    await raw.done();
+  });
+
   it('after pipeInto, the stream form refuses to start (and the other way round)', async () => {
     const raw = await openRawSource(storage(), manifest, null);
     const child = spawn('sh', ['-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });

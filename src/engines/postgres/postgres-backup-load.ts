@@ -10,10 +10,12 @@
  *
  * - `pgdump` (custom format) streams into pg_restore's stdin — from a restore, straight out of the
  *   decompressor (LoadContext.pipeSourceInto), so the raw dump never passes through node.
- *   With several jobs into an empty database, the pre-data and data sections stream in one
- *   pg_restore, then the post-data section (indexes, constraints, foreign keys, triggers) runs
- *   with `-j N` from a file of the archive's head alone: those entries are SQL in the table of
- *   contents, which pg_restore reads from a seekable file without needing the data after it.
+ *   With several jobs into an empty database, nothing is spooled: the pre-data section runs from a
+ *   file of the archive's head alone (its table of contents: those entries are SQL there, which
+ *   pg_restore reads from a seekable file without the data after it); the data loads N tables at
+ *   once, N pg_restores each reading its own stream of the dump with a list of its share of the
+ *   tables (postgres-data-shares.ts); then the post-data section (indexes, constraints, foreign
+ *   keys, triggers) runs with `-j N` from the head file.
  *   With several jobs over existing objects, or only some tables, the whole dump is a file first
  *   (spooled by restore's check pass, LoadContext.file). pg_restore -j works on a custom archive
  *   pg_dump wrote to a pipe (no data offsets in its TOC; checked with PostgreSQL 15, where
