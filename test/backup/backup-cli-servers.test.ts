@@ -310,7 +310,7 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
       spy,
       `#!/bin/sh
 for a in "$@"; do
-  case "$a" in --use-list=*data-*) { echo "list"; cat "\${a#--use-list=}"; } >> '${log}'; ${readOnly};; esac
+  case "$a" in --use-list=*data-*|--use-list=*early-*) { echo "list $(basename "\${a#--use-list=}" | sed 's/^restore-[0-9a-f]*[.]//')"; cat "\${a#--use-list=}"; } >> '${log}'; ${readOnly};; esac
 done
 exec '${real}' "$@"
 `,
@@ -329,16 +329,50 @@ exec '${real}' "$@"
     assert.equal(restore.code, 0, restore.all);
     assert.deepEqual(await pgSnapshot(target.url), await pgSnapshot(source.url));
     assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(source.url));
-    const lists = readFileSync(log, 'utf8')
-      .split('list\n')
-      .filter((l) => l !== '')
-      .map((l) => [...l.matchAll(/TABLE DATA (\S+ \S+)/g)].map((m) => m[1]).sort());
+    const lists = spiedLists(log, 'data').map((l) =>
+      [...l.matchAll(/TABLE DATA (\S+ \S+)/g)].map((m) => m[1]).sort(),
+    );
     assert.equal(lists.length, 2, 'two data workers');
     // Balanced by rows: the 300 orders alone, the 40 customers and 25 invoices together.
     assert.deepEqual(
       lists.sort((a, b) => a.length - b.length),
       [['public orders'], ['billing invoices', 'public customers']],
     );
+  });
+
+  /** The lists of kind `data` or `early` the spy logged, by content. */
+  const spiedLists = (log: string, kind: 'data' | 'early'): string[] =>
+    readFileSync(log, 'utf8')
+      .split(/^list /m)
+      .filter((l) => l.startsWith(`${kind}-`));
+
+  it('-j 2: a small table’s indexes are built while a big table still loads; foreign keys wait', async () => {
+    const db = await fresh();
+    await pgQuery(
+      db.url,
+      `CREATE TABLE big (id int PRIMARY KEY, v text);
+       CREATE INDEX big_v ON big (v);
+       INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 500000) g;
+       CREATE TABLE small (id int PRIMARY KEY, big_id int REFERENCES big (id), label text UNIQUE);
+       CREATE INDEX small_big ON small (big_id);
+       INSERT INTO small SELECT g, g * 7, 'label ' || g FROM generate_series(1, 10) g;`,
+    );
+    const dbDir = project(db.url);
+    const m = await backupVerified(dbDir);
+    const log = path.join(dbDir, 'lists.log');
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2'], {
+      cwd: dbDir,
+      env: { DBWARD_PG_RESTORE: pgRestoreSpy(log) },
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(db.url));
+    const counts = `SELECT (SELECT count(*) FROM big)::int AS big, (SELECT count(*) FROM small)::int AS small`;
+    assert.deepEqual(await pgQuery(target.url, counts), [{ big: 500000, small: 10 }]);
+    const early = spiedLists(log, 'early');
+    assert.equal(early.length, 1, 'one early step, for the small table’s share');
+    const names = [...early[0]!.matchAll(/(?:CONSTRAINT|INDEX) public (.*) \S+$/gm)].map((x) => x[1]).sort();
+    assert.deepEqual(names, ['small small_label_key', 'small small_pkey', 'small_big']);
   });
 
   it('-j 2: a data worker the server refuses stops the restore with the server’s reason', async () => {

@@ -53,6 +53,7 @@ import {
   type ErrorContext,
 } from './postgres-backup-tools.js';
 import { loadDataShares, shareDataEntries } from './postgres-data-shares.js';
+import { earlyPostData } from './postgres-post-data.js';
 
 /** Where a dump is loaded. */
 export interface LoadDestination {
@@ -110,9 +111,17 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
           if (pipeSourceInto && pipeSourceAgainInto) {
             // The data, too, loads N tables at once: N pg_restores each read their own stream.
             await restore(['--format=custom', '--section=pre-data', toc]);
-            const data = await tocOf(pgRestore, toc, env, password, context, ['--section=data']);
-            const lines = data.split('\n').filter((line) => /^\d+;/.test(line));
-            await loadDataShares(shareDataEntries(lines, jobs, ctx.tableRows), {
+            const entries = (text: string): string[] => text.split('\n').filter((line) => /^\d+;/.test(line));
+            const data = entries(await tocOf(pgRestore, toc, env, password, context, ['--section=data']));
+            const post = await tocOf(pgRestore, toc, env, password, context, ['--section=post-data']);
+            const postSql = await sqlOf(
+              pgRestore,
+              [...common, '--section=post-data', toc],
+              env,
+              password,
+              context,
+            );
+            const built = await loadDataShares(shareDataEntries(data, jobs, ctx.tableRows), {
               pgRestore,
               args: [...common, '--format=custom'],
               env,
@@ -120,7 +129,19 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
               context,
               listBase: work,
               ctx: { ...ctx, pipeSourceInto, pipeSourceAgainInto },
+              early: { toc, entries: earlyPostData(post, postSql) },
             });
+            if (built.size > 0) {
+              // The rest of the post-data section, as pg_restore -j would order it.
+              const rest = `${work}.post.list`;
+              await writeFile(
+                rest,
+                `${entries(post)
+                  .filter((line) => !built.has(line))
+                  .join('\n')}\n`,
+              );
+              return await restore(['--format=custom', `--use-list=${rest}`, `--jobs=${jobs}`, toc]);
+            }
           } else {
             await restore(['--format=custom', '--section=pre-data', '--section=data'], feed);
           }
@@ -149,7 +170,11 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     await rm(`${work}.pgdump`, { force: true });
     await rm(`${work}.list`, { force: true });
     await rm(`${work}.toc.pgdump`, { force: true });
-    for (let i = 0; i < jobs; i++) await rm(`${work}.data-${i}.list`, { force: true });
+    await rm(`${work}.post.list`, { force: true });
+    for (let i = 0; i < jobs; i++) {
+      await rm(`${work}.data-${i}.list`, { force: true });
+      await rm(`${work}.early-${i}.list`, { force: true });
+    }
   }
 }
 
@@ -255,6 +280,35 @@ function tocOf(
     execFile(
       pgRestore,
       ['--list', ...only, archive],
+      { env, maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        const detail = stripSecret(String(stderr).trim(), password) || err.message;
+        reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
+      },
+    );
+  });
+}
+
+/**
+ * The SQL pg_restore would run for `args` (an archive file and filters), printed (`-f -`) instead:
+ * for post-data entries, which are SQL in the table of contents, without reading any data.
+ */
+function sqlOf(
+  pgRestore: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  password: string | undefined,
+  context: ErrorContext,
+): Promise<string> {
+  // --dbname would make pg_restore connect (the SQL goes to stdout instead); --clean adds DROPs.
+  const printed = args.filter(
+    (a) => !a.startsWith('--dbname=') && !['--exit-on-error', '--clean', '--if-exists'].includes(a),
+  );
+  return new Promise((resolve, reject) => {
+    execFile(
+      pgRestore,
+      ['--file=-', ...printed],
       { env, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);

@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import type { BackupTableCount, LoadContext, SourceFeed } from '../backup-role.js';
+import { dataTableOf, type EarlyEntries } from './postgres-post-data.js';
 import { firstCause } from '../../backup/pipeline-errors.js';
 import {
   describeExit,
@@ -74,8 +75,8 @@ function rowsByTocName(tableRows: readonly BackupTableCount[]): Map<string, numb
  * rows (plus one, so empty tables still spread); sequence values and the like weigh one.
  */
 function weightOf(line: string, rows: Map<string, number>): number {
-  const rest = /^\d+; \d+ \d+ TABLE DATA (.*) \S+$/.exec(line)?.[1];
-  return 1 + (rest === undefined ? 0 : (rows.get(rest) ?? 0));
+  const table = dataTableOf(line);
+  return 1 + (table === undefined ? 0 : (rows.get(table) ?? 0));
 }
 
 export interface ShareRun {
@@ -85,8 +86,14 @@ export interface ShareRun {
   env: NodeJS.ProcessEnv;
   password: string | undefined;
   context: ErrorContext;
-  /** Where to write the list files (`<base>.data-<n>.list`); removed by the caller. */
+  /** Where to write the list files (`<base>.data-<n>.list`, `<base>.early-<n>.list`); removed by the caller. */
   listBase: string;
+  /**
+   * The archive's head (table of contents) as a file, and the post-data entries that may be built
+   * from it as soon as their table is loaded: when a share is in while others still load, its
+   * tables' entries are built then, on the core the share leaves idle.
+   */
+  early?: { toc: string; entries: EarlyEntries };
   ctx: LoadContext & Required<Pick<LoadContext, 'pipeSourceInto' | 'pipeSourceAgainInto'>>;
 }
 
@@ -94,22 +101,47 @@ export interface ShareRun {
  * Load `shares` (from {@link shareDataEntries}) with one pg_restore each, all at once. The last
  * share holds the archive's last data entry and so reads the most of its stream: it gets restore's
  * own feed, which carries the progress. The first failure stops the other workers and is reported —
- * a damaged stream before the tool's complaint about its cut-off input.
+ * a damaged stream before the tool's complaint about its cut-off input. Resolves with the
+ * post-data TOC lines built early (see ShareRun.early).
  */
-export async function loadDataShares(shares: string[][], run: ShareRun): Promise<void> {
+export async function loadDataShares(shares: string[][], run: ShareRun): Promise<Set<string>> {
   const stops: (() => void)[] = [];
+  const built = new Set<string>();
+  const early: Promise<void>[] = [];
+  let running = shares.length;
   let failed = false;
-  const failures: unknown[] = [];
-  const workers = shares.map(async (share, i) => {
-    const list = `${run.listBase}.data-${i}.list`;
-    await writeFile(list, `${share.join('\n')}\n`, { mode: 0o600 });
+  let failure: unknown;
+  const fail = (err: unknown): void => {
     if (failed) return;
-    const child = spawn(run.pgRestore, [...run.args, `--use-list=${list}`], {
+    failed = true;
+    failure = err;
+    for (const stop of stops) stop();
+  };
+  const spawnRestore = (args: string[]): ReturnType<typeof spawn> => {
+    const child = spawn(run.pgRestore, [...run.args, ...args], {
       env: run.env,
       stdio: ['pipe', 'ignore', 'pipe'],
     });
-    const exited = watchExit(child, run.password);
     stops.push(() => child.kill('SIGTERM'));
+    return child;
+  };
+  const buildEarly = async (share: string[], i: number): Promise<void> => {
+    const lines = share.flatMap((line) => run.early?.entries.get(dataTableOf(line) ?? '') ?? []);
+    if (!run.early || lines.length === 0 || failed) return;
+    const list = `${run.listBase}.early-${i}.list`;
+    await writeFile(list, `${lines.join('\n')}\n`, { mode: 0o600 });
+    if (failed) return;
+    const exit = await watchExit(spawnRestore([`--use-list=${list}`, run.early.toc]), run.password);
+    if (!succeeded(exit)) throw restoreError(describeExit('pg_restore', exit), run.context);
+    for (const line of lines) built.add(line);
+  };
+
+  const load = async (share: string[], i: number): Promise<void> => {
+    const list = `${run.listBase}.data-${i}.list`;
+    await writeFile(list, `${share.join('\n')}\n`, { mode: 0o600 });
+    if (failed) return;
+    const child = spawnRestore([`--use-list=${list}`]);
+    const exited = watchExit(child, run.password);
     let feed: SourceFeed;
     try {
       feed =
@@ -124,7 +156,10 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     const exit = await exited;
     if (succeeded(exit)) {
       feed.stop();
-      return await feed.done();
+      await feed.done();
+      // Others still loading: this share's indexes now, on the core it leaves idle.
+      if (--running > 0) early.push(buildEarly(share, i).catch(fail));
+      return;
     }
     const feedError = await feed.done().then(
       () => undefined,
@@ -132,16 +167,9 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     );
     const errors = [restoreError(describeExit('pg_restore', exit), run.context)];
     throw firstCause(feedError === undefined ? errors : [feedError, ...errors]);
-  });
-  await Promise.all(
-    workers.map((worker) =>
-      worker.catch((err: unknown) => {
-        if (failed) return;
-        failed = true;
-        failures.push(err);
-        for (const stop of stops) stop();
-      }),
-    ),
-  );
-  if (failures.length > 0) throw failures[0];
+  };
+  await Promise.all(shares.map((share, i) => load(share, i).catch(fail)));
+  await Promise.all(early);
+  if (failed) throw failure;
+  return built;
 }
