@@ -84,13 +84,11 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     if (stdin === 'direct' && child.stdin) ctx.pipeSourceInto?.(child.stdin);
     await feedAndWait('pg_restore', child, stdin === 'direct' ? undefined : stdin, ctx, password, context);
   };
+  const printed = (args: string[]): Promise<string> => printedBy(pgRestore, args, env, password, context);
   const listArgs = async (archive: string): Promise<string[]> => {
     if (!ctx.tables) return [];
     const list = `${work}.list`;
-    await writeFile(
-      list,
-      filterToc(await tocOf(pgRestore, archive, env, password, context), ctx.tables, context),
-    );
+    await writeFile(list, filterToc(await printed(['--list', archive]), ctx.tables, context));
     return [`--use-list=${list}`];
   };
 
@@ -100,9 +98,9 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
         const feed = ctx.pipeSourceInto ? 'direct' : source;
         if (jobs === 1) return await restore(['--format=custom'], feed);
         if (ctx.openSourceAgain && ctx.targetEmpty === true) {
-          // Into an empty database: the data streams in (no spooled copy of the whole dump), and
-          // what -j speeds up most — indexes, constraints, foreign keys — is built by N workers
-          // from a file of the archive's head: post-data entries live in its TOC, not in the data.
+          // Into an empty database, without a spooled copy of the whole dump: definitions, indexes,
+          // constraints and foreign keys come from a file of the archive's head (they are SQL in
+          // its TOC, not data); the data streams in, N tables at once when the caller allows.
           // (With tables in place, --clean would have to drop foreign keys, which are post-data,
           // before the tables they point at: that needs one pg_restore over the whole file.)
           const toc = `${work}.toc.pgdump`;
@@ -111,16 +109,16 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
           if (pipeSourceInto && pipeSourceAgainInto) {
             // The data, too, loads N tables at once: N pg_restores each read their own stream.
             await restore(['--format=custom', '--section=pre-data', toc]);
-            const entries = (text: string): string[] => text.split('\n').filter((line) => /^\d+;/.test(line));
-            const data = entries(await tocOf(pgRestore, toc, env, password, context, ['--section=data']));
-            const post = await tocOf(pgRestore, toc, env, password, context, ['--section=post-data']);
-            const postSql = await sqlOf(
-              pgRestore,
-              [...common, '--section=post-data', toc],
-              env,
-              password,
-              context,
-            );
+            const data = tocEntries(await printed(['--list', '--section=data', toc]));
+            const post = await printed(['--list', '--section=post-data', toc]);
+            // The same entries' SQL, which names each index's and constraint's table.
+            const postSql = await printed([
+              '--file=-',
+              '--no-owner',
+              '--no-privileges',
+              '--section=post-data',
+              toc,
+            ]);
             const built = await loadDataShares(shareDataEntries(data, jobs, ctx.tableRows), {
               pgRestore,
               args: [...common, '--format=custom'],
@@ -134,12 +132,8 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
             if (built.size > 0) {
               // The rest of the post-data section, as pg_restore -j would order it.
               const rest = `${work}.post.list`;
-              await writeFile(
-                rest,
-                `${entries(post)
-                  .filter((line) => !built.has(line))
-                  .join('\n')}\n`,
-              );
+              const left = tocEntries(post).filter((line) => !built.has(line));
+              await writeFile(rest, `${left.join('\n')}\n`);
               return await restore(['--format=custom', `--use-list=${rest}`, `--jobs=${jobs}`, toc]);
             }
           } else {
@@ -267,55 +261,28 @@ async function feedAndWait(
   if (!succeeded(exit)) throw restoreError(describeExit(tool, exit), context);
 }
 
-/** `pg_restore --list` of an archive file or directory (the TOC: small next to the dump). */
-function tocOf(
-  pgRestore: string,
-  archive: string,
-  env: NodeJS.ProcessEnv,
-  password: string | undefined,
-  context: ErrorContext,
-  only: string[] = [],
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      pgRestore,
-      ['--list', ...only, archive],
-      { env, maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        const detail = stripSecret(String(stderr).trim(), password) || err.message;
-        reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
-      },
-    );
-  });
+/** The entry lines of a `pg_restore --list` (not its comments). */
+function tocEntries(list: string): string[] {
+  return list.split('\n').filter((line) => /^\d+;/.test(line));
 }
 
 /**
- * The SQL pg_restore would run for `args` (an archive file and filters), printed (`-f -`) instead:
- * for post-data entries, which are SQL in the table of contents, without reading any data.
+ * What pg_restore prints for `args` without a database: `--list` (the TOC, small next to the
+ * dump) or `--file=-` (the SQL of entries that are SQL in the TOC, like the post-data section).
  */
-function sqlOf(
+function printedBy(
   pgRestore: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   password: string | undefined,
   context: ErrorContext,
 ): Promise<string> {
-  // --dbname would make pg_restore connect (the SQL goes to stdout instead); --clean adds DROPs.
-  const printed = args.filter(
-    (a) => !a.startsWith('--dbname=') && !['--exit-on-error', '--clean', '--if-exists'].includes(a),
-  );
   return new Promise((resolve, reject) => {
-    execFile(
-      pgRestore,
-      ['--file=-', ...printed],
-      { env, maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        const detail = stripSecret(String(stderr).trim(), password) || err.message;
-        reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
-      },
-    );
+    execFile(pgRestore, args, { env, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      const detail = stripSecret(String(stderr).trim(), password) || err.message;
+      reject(restoreError(`cannot read the table of contents: ${detail}`, context, err));
+    });
   });
 }
 
