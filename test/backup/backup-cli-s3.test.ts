@@ -161,8 +161,14 @@ describe('backups to S3 through the CLI', { skip }, () => {
       made.push(source);
       const client = new pg.Client({ connectionString: source.url });
       await client.connect();
+      // restore -j 2 gives each share of the tables its own download: z_blobs (last in the archive,
+      // and the most rows) one, a_notes and items the other, which stops mid-object after items.
       await client.query(`CREATE TABLE items (id serial PRIMARY KEY, name text);
-        INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 500) g;`);
+        INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 500) g;
+        CREATE TABLE a_notes (id int PRIMARY KEY, body text);
+        INSERT INTO a_notes SELECT g, md5(g::text) FROM generate_series(1, 2000) g;
+        CREATE TABLE z_blobs (id int PRIMARY KEY, body text);
+        INSERT INTO z_blobs SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 30000) g;`);
       await client.end();
     });
     after(async () => {
@@ -176,10 +182,11 @@ describe('backups to S3 through the CLI', { skip }, () => {
       const backup = await runCli(['backup', '--verify', '--json'], { cwd: dir, env });
       assert.equal(backup.code, 0, backup.all);
       const m = (await list(dir)).backups[0]!;
-      assert.deepEqual(
-        m.tables.map((t) => [t.name, t.rows]),
-        [['public.items', 500]],
-      );
+      assert.deepEqual(m.tables.map((t) => [t.name, t.rows]).sort(), [
+        ['public.a_notes', 2000],
+        ['public.items', 500],
+        ['public.z_blobs', 30000],
+      ]);
       const verify = await runCli(['backup', 'verify', m.id], { cwd: dir, env });
       assert.equal(verify.code, 0, verify.all);
       const target = await freshDatabase('postgres');
@@ -193,7 +200,24 @@ describe('backups to S3 through the CLI', { skip }, () => {
       );
       await client.end();
       assert.deepEqual(rows[0], { n: 500, last: 'item 99' });
-      assertClean([backup, verify, restore]);
+
+      const parallel = await freshDatabase('postgres');
+      made.push(parallel);
+      const restoreJ2 = await runCli(['restore', m.id, '--to-url', parallel.url, '-j', '2'], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(restoreJ2.code, 0, restoreJ2.all);
+      const copy = new pg.Client({ connectionString: parallel.url });
+      await copy.connect();
+      const counts = await copy.query<{ items: number; notes: number; blobs: number; pks: number }>(
+        `SELECT (SELECT count(*) FROM items)::int AS items, (SELECT count(*) FROM a_notes)::int AS notes,
+                (SELECT count(*) FROM z_blobs)::int AS blobs,
+                (SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND connamespace = 'public'::regnamespace)::int AS pks`,
+      );
+      await copy.end();
+      assert.deepEqual(counts.rows[0], { items: 500, notes: 2000, blobs: 30000, pks: 3 });
+      assertClean([backup, verify, restore, restoreJ2]);
     });
   });
 
