@@ -375,6 +375,22 @@ exec '${real}' "$@"
     assert.deepEqual(names, ['small small_label_key', 'small small_pkey', 'small_big']);
   });
 
+  it('-j 2 of a database without any table data restores its definitions', async () => {
+    const db = await fresh();
+    await pgQuery(
+      db.url,
+      `CREATE SCHEMA reports; CREATE VIEW reports.now AS SELECT now() AS at;
+       CREATE FUNCTION reports.answer() RETURNS int LANGUAGE sql AS 'SELECT 42';`,
+    );
+    const dbDir = project(db.url);
+    const m = await backupVerified(dbDir);
+    assert.deepEqual(m.tables, []);
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2'], { cwd: dbDir });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgQuery(target.url, 'SELECT reports.answer() AS n'), [{ n: 42 }]);
+  });
+
   it('-j 2: a data worker the server refuses stops the restore with the server’s reason', async () => {
     const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}.log`);
     const target = await fresh();
