@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -296,10 +296,12 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
   });
 
   /**
-   * A pg_restore that writes each data list it is given to `log`, then runs the real one; with
-   * `readOnlyList`, the worker given that list connects read-only, so the server rejects its COPY.
+   * A pg_restore that copies each data or early list it is given into the directory `log`, then
+   * runs the real one; with `readOnlyList`, the worker given that list connects read-only, so the
+   * server rejects its COPY.
    */
   function pgRestoreSpy(log: string, readOnlyList?: string): string {
+    mkdirSync(log, { recursive: true });
     const real = findPgTool('pg_restore', 'DBWARD_PG_RESTORE', {});
     assert.ok(real, 'pg_restore is installed');
     const spy = path.join(dir, `pg_restore-spy-${randomBytes(3).toString('hex')}`);
@@ -310,7 +312,8 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
       spy,
       `#!/bin/sh
 for a in "$@"; do
-  case "$a" in --use-list=*data-*|--use-list=*early-*) { echo "list $(basename "\${a#--use-list=}" | sed 's/^restore-[0-9a-f]*[.]//')"; cat "\${a#--use-list=}"; } >> '${log}'; ${readOnly};; esac
+  case "$a" in --use-list=*data-*|--use-list=*early-*)
+    cp "\${a#--use-list=}" '${log}'/"$(basename "\${a#--use-list=}" | sed 's/^restore-[0-9a-f]*[.]//')"; ${readOnly};; esac
 done
 exec '${real}' "$@"
 `,
@@ -320,7 +323,7 @@ exec '${real}' "$@"
   }
 
   it('-j 2 into an empty database loads the tables’ data with two pg_restores, each a share', async () => {
-    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}.log`);
+    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}`);
     const target = await fresh();
     const restore = await runCli(['restore', first.id, '--to-url', target.url, '-j', '2'], {
       cwd: dir,
@@ -340,11 +343,11 @@ exec '${real}' "$@"
     );
   });
 
-  /** The lists of kind `data` or `early` the spy logged, by content. */
+  /** The lists of kind `data` or `early` the spy kept (one file each: the workers run at once). */
   const spiedLists = (log: string, kind: 'data' | 'early'): string[] =>
-    readFileSync(log, 'utf8')
-      .split(/^list /m)
-      .filter((l) => l.startsWith(`${kind}-`));
+    readdirSync(log)
+      .filter((f) => f.startsWith(`${kind}-`))
+      .map((f) => readFileSync(path.join(log, f), 'utf8'));
 
   it('-j 2: a small table’s indexes are built while a big table still loads; foreign keys wait', async () => {
     const db = await fresh();
@@ -359,7 +362,7 @@ exec '${real}' "$@"
     );
     const dbDir = project(db.url);
     const m = await backupVerified(dbDir);
-    const log = path.join(dbDir, 'lists.log');
+    const log = path.join(dbDir, 'lists');
     const target = await fresh();
     const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2'], {
       cwd: dbDir,
@@ -373,6 +376,33 @@ exec '${real}' "$@"
     assert.equal(early.length, 1, 'one early step, for the small table’s share');
     const names = [...early[0]!.matchAll(/(?:CONSTRAINT|INDEX) public (.*) \S+$/gm)].map((x) => x[1]).sort();
     assert.deepEqual(names, ['small small_label_key', 'small small_pkey', 'small_big']);
+  });
+
+  it('-j 8 loads the data with at most four pg_restores (memory), and builds the rest with -j 8', async () => {
+    const db = await fresh();
+    await pgQuery(
+      db.url,
+      `DO $$ BEGIN
+         FOR i IN 1..6 LOOP
+           EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i);
+           EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text) FROM generate_series(1, 100 * %s) g', i, i);
+         END LOOP;
+       END $$;`,
+    );
+    const dbDir = project(db.url);
+    const m = await backupVerified(dbDir);
+    const log = path.join(dbDir, 'lists');
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '8'], {
+      cwd: dbDir,
+      env: { DBWARD_PG_RESTORE: pgRestoreSpy(log) },
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(db.url));
+    const data = spiedLists(log, 'data');
+    assert.equal(data.length, 4, 'four data workers');
+    const tables = data.flatMap((l) => [...l.matchAll(/TABLE DATA public (t\d)/g)].map((x) => x[1]));
+    assert.deepEqual(tables.sort(), ['t1', 't2', 't3', 't4', 't5', 't6'], 'each table once');
   });
 
   it('-j 2 of a database without any table data restores its definitions', async () => {
@@ -392,7 +422,7 @@ exec '${real}' "$@"
   });
 
   it('-j 2: a data worker the server refuses stops the restore with the server’s reason', async () => {
-    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}.log`);
+    const log = path.join(dir, `lists-${randomBytes(3).toString('hex')}`);
     const target = await fresh();
     const restore = await runCli(['restore', first.id, '--to-url', target.url, '-j', '2'], {
       cwd: dir,

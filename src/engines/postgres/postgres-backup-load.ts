@@ -55,6 +55,12 @@ import {
 import { loadDataShares, shareDataEntries } from './postgres-data-shares.js';
 import { earlyPostData } from './postgres-post-data.js';
 
+/**
+ * Data workers of `-j N` at most: each reads and decrypts the artifact once more and holds a few
+ * MiB of buffers; four keep dbward under 150 MB (measured) while the server does the loading.
+ */
+const maxDataStreams = 4;
+
 /** Where a dump is loaded. */
 export interface LoadDestination {
   database: string;
@@ -119,7 +125,8 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
               '--section=post-data',
               toc,
             ]);
-            const built = await loadDataShares(shareDataEntries(data, jobs, ctx.tableRows), {
+            const streams = Math.min(jobs, maxDataStreams);
+            const built = await loadDataShares(shareDataEntries(data, streams, ctx.tableRows), {
               pgRestore,
               args: [...common, '--format=custom'],
               env,
