@@ -215,7 +215,9 @@ export function decompressInto(out: Writable, options: ZstdDecompressOptions = {
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
       const text = tail.toString('utf8');
-      if (killed || signal === 'SIGPIPE' || /broken pipe/i.test(text)) {
+      // The reader went away: a pipe says "broken pipe"; node's child stdio is a socket pair,
+      // where the same thing reads "connection reset by peer".
+      if (killed || signal === 'SIGPIPE' || /broken pipe|connection reset by peer/i.test(text)) {
         const why = killed ? 'zstd was stopped' : 'zstd: the reader stopped reading';
         return reject(Object.assign(new Error(why), { code: 'EPIPE' }));
       }

@@ -4,7 +4,11 @@
  * a missing binary, and no zstd process left behind when a pipeline is torn down.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
@@ -13,6 +17,7 @@ import { createHashStream } from '../../src/backup/hash-stream.js';
 import {
   createZstdCompressStream,
   createZstdDecompressStream,
+  decompressInto,
   zstdVersion,
 } from '../../src/backup/zstd-stream.js';
 import { DbwardError } from '../../src/core/errors.js';
@@ -222,6 +227,41 @@ describe('zstd streams', () => {
     });
     await assert.rejects(pipeline(failing, z, sink()), /dump tool died/);
     assert.ok(await gone(pid));
+  });
+
+  it('decompressInto: a reader gone away is a broken pipe, whether a pipe or a socket pair says so', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-zstd-'));
+    try {
+      // What zstd prints when its stdout is a pipe, resp. a socket pair (node's child stdio), whose
+      // reader exited; and a real decompression failure, which must stay one.
+      const says = (name: string, message: string): string => {
+        const file = path.join(dir, name);
+        writeFileSync(file, `#!/bin/sh\ncat > /dev/null\necho '${message}' >&2\nexit 70\n`, { mode: 0o755 });
+        return file;
+      };
+      const run = async (command: string): Promise<unknown> => {
+        const reader = spawn('sh', ['-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+        const pipe = decompressInto(reader.stdin, { command });
+        pipe.stdin.end(Buffer.from('compressed bytes'));
+        return pipe.exited.then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      };
+      const reset = await run(
+        says('reset', 'zstd: error 70 : Write error : cannot write block : Connection reset by peer'),
+      );
+      assert.equal((reset as { code?: string }).code, 'EPIPE');
+      const broken = await run(
+        says('broken', 'zstd: error 70 : Write error : cannot write block : Broken pipe'),
+      );
+      assert.equal((broken as { code?: string }).code, 'EPIPE');
+      const corrupt = await run(says('corrupt', 'zstd: /*stdin*\\: unknown header'));
+      assert.ok(corrupt instanceof DbwardError, String(corrupt));
+      assert.equal(corrupt.code, 'E_ZSTD_FAILED');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a missing binary is a DbwardError with the install hint', async () => {
