@@ -119,19 +119,20 @@ export async function restoreBackup(
       ...base,
       targetEmpty,
       tableRows: manifest.tables,
+      // A RawSource is the SourceFeed the role gets back (stop, done).
       pipeSourceInto: (stdin) => {
         raw.pipeInto(stdin);
-        return { stop: () => raw.stop(), done: () => raw.done() };
+        return raw;
       },
       // Later reads skip the proof: this load pass's first read and the check pass make it.
       pipeSourceAgainInto: async (stdin) => {
         const feed = await openRawSource(options.storage, manifest, options.key, { prove: false });
         feeds.push(feed);
         feed.pipeInto(stdin);
-        return { stop: () => feed.stop(), done: () => feed.done() };
+        return feed;
       },
       openSourceAgain: async () => {
-        const artifact = await openPlainArtifact(options.storage, manifest, options.key);
+        const artifact = await openPlainArtifact(options.storage, manifest, options.key, { prove: false });
         again.push(artifact.stream);
         return artifact.stream;
       },

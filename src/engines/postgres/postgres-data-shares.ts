@@ -117,10 +117,10 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     failure = err;
     for (const stop of stops) stop();
   };
-  const spawnRestore = (args: string[]): ReturnType<typeof spawn> => {
+  const spawnRestore = (args: string[], stdin: 'pipe' | 'ignore'): ReturnType<typeof spawn> => {
     const child = spawn(run.pgRestore, [...run.args, ...args], {
       env: run.env,
-      stdio: ['pipe', 'ignore', 'pipe'],
+      stdio: [stdin, 'ignore', 'pipe'],
     });
     stops.push(() => child.kill('SIGTERM'));
     return child;
@@ -131,7 +131,7 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     const list = `${run.listBase}.early-${i}.list`;
     await writeFile(list, `${lines.join('\n')}\n`, { mode: 0o600 });
     if (failed) return;
-    const exit = await watchExit(spawnRestore([`--use-list=${list}`, run.early.toc]), run.password);
+    const exit = await watchExit(spawnRestore([`--use-list=${list}`, run.early.toc], 'ignore'), run.password);
     if (!succeeded(exit)) throw restoreError(describeExit('pg_restore', exit), run.context);
     for (const line of lines) built.add(line);
   };
@@ -140,7 +140,7 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     const list = `${run.listBase}.data-${i}.list`;
     await writeFile(list, `${share.join('\n')}\n`, { mode: 0o600 });
     if (failed) return;
-    const child = spawnRestore([`--use-list=${list}`]);
+    const child = spawnRestore([`--use-list=${list}`], 'pipe');
     const exited = watchExit(child, run.password);
     let feed: SourceFeed;
     try {
