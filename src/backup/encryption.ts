@@ -13,7 +13,7 @@
  * was seen, the header is bound to every chunk through the AAD, and a wrong key is recognised from
  * the key id in the header before anything is decrypted.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type Cipher, type Decipher } from 'node:crypto';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DbwardError } from '../core/errors.js';
@@ -121,6 +121,24 @@ export class BackupUnsupportedError extends DbwardError {
 // ---------------------------------------------------------------------------------------------
 // Format pieces
 
+/**
+ * How much one cipher update() takes at a time. Node returns every update()'s output in a freshly
+ * allocated buffer; at 128 KiB and above glibc maps and unmaps each one, so a 1 MiB chunk in one
+ * update() ran AES-256-GCM at a third of its speed (400 MiB: 0.89 s against 0.28 s in 64 KiB
+ * pieces, Node 20 on this project's CI machine).
+ */
+const UPDATE_PIECE_BYTES = 64 * 1024;
+
+/** `data` through cipher.update() in pieces of UPDATE_PIECE_BYTES; the outputs, in order. */
+function updateInPieces(cipher: Cipher | Decipher, data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length; at += UPDATE_PIECE_BYTES) {
+    const piece = cipher.update(data.subarray(at, at + UPDATE_PIECE_BYTES));
+    if (piece.length > 0) out.push(piece);
+  }
+  return out;
+}
+
 /** The 12-byte nonce of chunk `index`: prefix (7) | index as u32 BE | final flag (1). */
 export function chunkNonce(prefix: Buffer, index: number, final: boolean): Buffer {
   if (!Number.isInteger(index) || index < 0 || index > MAX_CHUNK_INDEX) {
@@ -219,7 +237,8 @@ class EncryptStream extends Transform {
   readonly #prefix: Buffer;
   readonly #chunkSize: number;
   /** Plaintext of the chunk being filled; sealed (non-final) as soon as it is full. */
-  readonly #pending: Buffer;
+  /** Plaintext of the chunk being filled, as slices of the input (sealed piece by piece, not copied). */
+  #pending: Buffer[] = [];
   #pendingLength = 0;
   #index = 0;
   #headerSent = false;
@@ -238,7 +257,6 @@ class EncryptStream extends Transform {
     this.#prefix.copy(this.#header, PREFIX_AT);
     key.idBytes.copy(this.#header, KEY_ID_AT);
     this.#dataKey = key.deriveKey(salt, DATA_KEY_INFO, 32);
-    this.#pending = Buffer.allocUnsafe(chunkSize);
   }
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -247,20 +265,11 @@ class EncryptStream extends Transform {
       const size = this.#chunkSize;
       let at = 0;
       while (at < data.length) {
-        if (this.#pendingLength === 0 && data.length - at >= size) {
-          // A whole chunk in the input: seal it in place, no copy.
-          this.#seal(data.subarray(at, at + size), false);
-          at += size;
-          continue;
-        }
         const n = Math.min(size - this.#pendingLength, data.length - at);
-        data.copy(this.#pending, this.#pendingLength, at, at + n);
+        this.#pending.push(data.subarray(at, at + n));
         this.#pendingLength += n;
         at += n;
-        if (this.#pendingLength === size) {
-          this.#seal(this.#pending, false);
-          this.#pendingLength = 0;
-        }
+        if (this.#pendingLength === size) this.#seal(false);
       }
       callback();
     } catch (err) {
@@ -271,12 +280,16 @@ class EncryptStream extends Transform {
   override _flush(callback: TransformCallback): void {
     try {
       this.#sendHeader();
-      this.#seal(this.#pending.subarray(0, this.#pendingLength), true);
-      this.#pendingLength = 0;
+      this.#seal(true);
       callback();
     } catch (err) {
       callback(err as Error);
     }
+  }
+
+  /** The artifact's header (known from the start; see BackupEncryption.header). */
+  get header(): Buffer {
+    return this.#header;
   }
 
   #sendHeader(): void {
@@ -285,7 +298,11 @@ class EncryptStream extends Transform {
     this.push(this.#header);
   }
 
-  #seal(plaintext: Buffer, final: boolean): void {
+  /** Encrypt the pending chunk and push it with its tag. */
+  #seal(final: boolean): void {
+    const plaintext = this.#pending;
+    this.#pending = [];
+    this.#pendingLength = 0;
     const cipher = createCipheriv(
       'aes-256-gcm',
       this.#dataKey,
@@ -295,10 +312,8 @@ class EncryptStream extends Transform {
       },
     );
     cipher.setAAD(this.#header);
-    // update() returns a new buffer, so the pending buffer can be refilled at once.
-    const ciphertext = cipher.update(plaintext);
+    for (const part of plaintext) for (const piece of updateInPieces(cipher, part)) this.push(piece);
     const rest = cipher.final();
-    if (ciphertext.length > 0) this.push(ciphertext);
     if (rest.length > 0) this.push(rest);
     this.push(cipher.getAuthTag());
     this.#index += 1;
@@ -309,7 +324,10 @@ class EncryptStream extends Transform {
  * A Transform that encrypts a byte stream into a dbward-enc v1 artifact. Buffers at most one chunk
  * of plaintext; works with `stream.pipeline` and respects backpressure.
  */
-export function createEncryptStream(key: BackupKey, options: { chunkSize?: number } = {}): Transform {
+export function createEncryptStream(
+  key: BackupKey,
+  options: { chunkSize?: number } = {},
+): Transform & { readonly header: Buffer } {
   return new EncryptStream(key, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
 }
 
@@ -323,8 +341,13 @@ class DecryptStream extends Transform {
   #headerLength = 0;
   #header: EncryptionHeader | undefined;
   #dataKey: Buffer | undefined;
-  /** The encrypted chunk being collected (chunk size + tag). */
-  #record: Buffer | undefined;
+  /** Size of a whole encrypted chunk (chunk size + tag), once the header is read. */
+  #recordSize = 0;
+  /**
+   * The encrypted chunk being collected, as slices of the input (not copied: a chunk rarely lines
+   * up with the reads, and copying every byte once more cost ~90 ms per 400 MB).
+   */
+  #parts: Buffer[] = [];
   #recordLength = 0;
   #index = 0;
   #plaintextBytes = 0;
@@ -334,6 +357,11 @@ class DecryptStream extends Transform {
     super();
     this.#key = key;
     this.#discard = discard;
+  }
+
+  /** The artifact's header once it was read (checked against the manifest by restore). */
+  get header(): Buffer | undefined {
+    return this.#header === undefined ? undefined : this.#headerBytes;
   }
 
   /** Chunks authenticated so far. */
@@ -363,23 +391,14 @@ class DecryptStream extends Transform {
         if (this.#headerLength < ENCRYPTION_HEADER_BYTES) return callback();
         this.#openHeader();
       }
-      const record = this.#record!;
-      const size = record.length;
+      const size = this.#recordSize;
       while (at < data.length) {
-        if (this.#recordLength === 0 && data.length - at >= size) {
-          this.#open(data.subarray(at, at + size), false);
-          at += size;
-          continue;
-        }
         const n = Math.min(size - this.#recordLength, data.length - at);
-        data.copy(record, this.#recordLength, at, at + n);
+        this.#parts.push(data.subarray(at, at + n));
         this.#recordLength += n;
         at += n;
         // A full-size encrypted chunk is never the final one (the final chunk is always shorter).
-        if (this.#recordLength === size) {
-          this.#open(record, false);
-          this.#recordLength = 0;
-        }
+        if (this.#recordLength === size) this.#openCollected(false);
       }
       callback();
     } catch (err) {
@@ -410,7 +429,7 @@ class DecryptStream extends Transform {
           this.#index,
         );
       }
-      this.#open(this.#record!.subarray(0, left), true);
+      this.#openCollected(true);
       callback();
     } catch (err) {
       this.#failed = true;
@@ -424,10 +443,15 @@ class DecryptStream extends Transform {
     if (header.keyId !== this.#key.id) throw new BackupWrongKeyError(header.keyId, this.#key.id);
     this.#header = header;
     this.#dataKey = this.#key.deriveKey(header.salt, DATA_KEY_INFO, 32);
-    this.#record = Buffer.allocUnsafe(header.chunkSize + TAG_BYTES);
+    this.#recordSize = header.chunkSize + TAG_BYTES;
   }
 
-  #open(record: Buffer, final: boolean): void {
+  /** Authenticate (and decrypt) the collected encrypted chunk, then start collecting the next. */
+  #openCollected(final: boolean): void {
+    const parts = this.#parts;
+    const length = this.#recordLength;
+    this.#parts = [];
+    this.#recordLength = 0;
     const header = this.#header!;
     const index = this.#index;
     if (index > MAX_CHUNK_INDEX) {
@@ -435,7 +459,7 @@ class DecryptStream extends Transform {
         chunk: index,
       });
     }
-    const plainLength = record.length - TAG_BYTES;
+    const plainLength = length - TAG_BYTES;
     const start = index * header.chunkSize;
     const decipher = createDecipheriv(
       'aes-256-gcm',
@@ -446,8 +470,18 @@ class DecryptStream extends Transform {
       },
     );
     decipher.setAAD(this.#headerBytes);
-    decipher.setAuthTag(record.subarray(plainLength));
-    const plaintext = decipher.update(record.subarray(0, plainLength));
+    // The ciphertext is the parts up to plainLength; the tag, the rest (it may span two parts).
+    const ciphertext: Buffer[] = [];
+    const tag: Buffer[] = [];
+    let at = 0;
+    for (const part of parts) {
+      const cut = Math.max(0, Math.min(part.length, plainLength - at));
+      if (cut > 0) ciphertext.push(part.subarray(0, cut));
+      if (cut < part.length) tag.push(part.subarray(cut));
+      at += part.length;
+    }
+    decipher.setAuthTag(tag.length === 1 ? tag[0]! : Buffer.concat(tag));
+    const plaintext = ciphertext.flatMap((part) => updateInPieces(decipher, part));
     try {
       decipher.final();
     } catch {
@@ -464,7 +498,7 @@ class DecryptStream extends Transform {
     // act on any byte before the WHOLE artifact is verified, like restore, runs verifyEncrypted first.)
     this.#index = index + 1;
     this.#plaintextBytes += plainLength;
-    if (!this.#discard && plaintext.length > 0) this.push(plaintext);
+    if (!this.#discard) for (const piece of plaintext) this.push(piece);
   }
 }
 
@@ -473,9 +507,13 @@ class DecryptStream extends Transform {
  * from the header alone, {@link BackupCorruptError} naming the chunk whose tag fails, and
  * {@link BackupTruncatedError} when the input ends without a final chunk. Emits only
  * authenticated plaintext, chunk by chunk; buffers at most one encrypted chunk.
+ * With `discard`, it only authenticates: nothing is emitted.
  */
-export function createDecryptStream(key: BackupKey): Transform {
-  return new DecryptStream(key, false);
+export function createDecryptStream(
+  key: BackupKey,
+  options: { discard?: boolean } = {},
+): Transform & { readonly header: Buffer | undefined } {
+  return new DecryptStream(key, options.discard === true);
 }
 
 /**

@@ -24,6 +24,12 @@ export interface BackupEncryption {
   kdf: string;
   /** Identifies the key (its key id, a keyed fingerprint), never the key itself. */
   keyId: string;
+  /**
+   * The artifact's header, hex (no secret: format, chunk size, random salt and nonce prefix, key
+   * id). Every chunk's tag covers it, so a restore that authenticates every chunk and finds this
+   * header has proven the artifact without a SHA-256 pass. Absent in manifests before it existed.
+   */
+  header?: string;
 }
 
 export interface BackupVerification {
@@ -158,6 +164,10 @@ const manifestSchema = z
         chunkSize: z.number().int().positive(),
         kdf: nonEmpty,
         keyId: nonEmpty,
+        header: z
+          .string()
+          .regex(/^[0-9a-f]+$/, 'expected lowercase hex')
+          .optional(),
       })
       .nullable(),
     tables: z.array(z.object({ name: nonEmpty, rows: z.number().int().nonnegative() })),

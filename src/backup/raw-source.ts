@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
 import type { BackupManifest } from './manifest.js';
-import { countingStream, openPlainArtifact } from './read-artifact.js';
+import { countingStream, openPlainArtifact, type Proof } from './read-artifact.js';
 import { createZstdDecompressStream, decompressInto, type ZstdStream } from './zstd-stream.js';
 
 export interface RawSource {
@@ -40,15 +40,15 @@ export interface RawSource {
 
 export interface RawSourceOptions {
   onProgress?: (rawBytes: number) => void;
-  /** false: skip the size and SHA-256 proof (a second read of an already proven artifact). */
-  prove?: boolean;
+  /** How done() proves the artifact (read-artifact.ts, Proof); default `sha256`. */
+  prove?: Proof;
 }
 
 export async function openRawSource(
   storage: BackupStorage,
   manifest: BackupManifest,
   key: BackupKey | null,
-  { onProgress, prove = true }: RawSourceOptions = {},
+  { onProgress, prove = 'sha256' }: RawSourceOptions = {},
 ): Promise<RawSource> {
   const artifact = await openPlainArtifact(storage, manifest, key, { decompress: false, prove });
   let compressed = 0;

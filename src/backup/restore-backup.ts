@@ -112,6 +112,7 @@ export async function restoreBackup(
     }
     const raw = await openRawSource(options.storage, manifest, options.key, {
       onProgress: options.onProgress,
+      prove: 'fast',
     });
     const again: Readable[] = [];
     const feeds: RawSource[] = [];
@@ -126,13 +127,13 @@ export async function restoreBackup(
       },
       // Later reads skip the proof: this load pass's first read and the check pass make it.
       pipeSourceAgainInto: async (stdin) => {
-        const feed = await openRawSource(options.storage, manifest, options.key, { prove: false });
+        const feed = await openRawSource(options.storage, manifest, options.key, { prove: 'none' });
         feeds.push(feed);
         feed.pipeInto(stdin);
         return feed;
       },
       openSourceAgain: async () => {
-        const artifact = await openPlainArtifact(options.storage, manifest, options.key, { prove: false });
+        const artifact = await openPlainArtifact(options.storage, manifest, options.key, { prove: 'none' });
         again.push(artifact.stream);
         return artifact.stream;
       },

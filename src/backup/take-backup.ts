@@ -122,12 +122,13 @@ export async function takeBackup(
     // On the main thread: a backup keeps every core busy (pg_dump, the server, zstd), so a worker
     // would add copying, not speed. (Restore's check pass has the cores to spare.)
     const hash = createHashStream();
+    const encrypt = options.key ? createEncryptStream(options.key) : undefined;
     const toStorage = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [
       dump.stream as unknown as NodeJS.ReadWriteStream,
       rawCounter,
       createZstdCompressStream({ level }),
-      ...(options.key ? [createEncryptStream(options.key)] : []),
+      ...(encrypt ? [encrypt] : []),
       hash,
       storedCounter,
     ];
@@ -164,7 +165,10 @@ export async function takeBackup(
       storedBytes: put.bytes,
       sha256: hash.result().sha256,
       compression: { algorithm: 'zstd', level },
-      encryption: options.key ? { ...describeScheme(), keyId: options.key.id } : null,
+      encryption:
+        options.key && encrypt
+          ? { ...describeScheme(), keyId: options.key.id, header: encrypt.header.toString('hex') }
+          : null,
       tables: counts.tables,
       artifact: name,
       verification: null,

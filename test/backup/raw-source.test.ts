@@ -114,10 +114,10 @@ describe('raw source of a restore', () => {
     await early(true);
   });
 
-  it('prove: false reads without checking the SHA-256 (a second read of a proven artifact)', async () => {
+  it("prove: 'none' reads without checking the SHA-256 (a second read of a proven artifact)", async () => {
     const wrong = { ...manifest, sha256: '0'.repeat(64) };
     await assert.rejects(viaPipe(wrong), (err: Error & { code?: string }) => err.code === 'E_BACKUP_CORRUPT');
-    const raw = await openRawSource(storage(), wrong, null, { prove: false });
+    const raw = await openRawSource(storage(), wrong, null, { prove: 'none' });
     const child = spawn('sh', ['-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });
     raw.pipeInto(child.stdin);
     await raw.done();
