@@ -16,7 +16,7 @@ import { DbwardError, NotAvailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
 import { dbwardVersion } from '../core/version.js';
-import type { BackupContext, BackupRole } from '../engines/backup-role.js';
+import type { BackupContext, BackupRole, DirectOutput, RunningDump } from '../engines/backup-role.js';
 import type { EngineConnection, EngineDefinition } from '../engines/contract.js';
 import { engineForUrl } from '../engines/registry.js';
 import type { BackupStorage } from '../storage/storage.js';
@@ -27,11 +27,15 @@ import { newBackupId, type BackupManifest } from './manifest.js';
 import { artifactFormat, artifactName } from './artifact-name.js';
 import { countingStream } from './read-artifact.js';
 import { settleAll } from './pipeline-errors.js';
-import { createZstdCompressStream, defaultZstdLevel } from './zstd-stream.js';
+import { HeadTee } from './head-tee.js';
+import { createZstdCompressStream, defaultZstdLevel, type ZstdStream } from './zstd-stream.js';
 
 export interface BackupProgress {
-  /** Bytes the dump tool has produced so far. */
-  rawBytes: number;
+  /**
+   * Bytes the dump tool has produced so far; undefined while a tool writes straight into zstd
+   * (only zstd knows, and says so at the end).
+   */
+  rawBytes: number | undefined;
   /** Bytes written to storage so far (compressed, encrypted). */
   storedBytes: number;
 }
@@ -109,25 +113,51 @@ export async function takeBackup(
     const name = artifactName(id, plan.extension, options.key !== null);
     options.logger.info(`backup ${id}: ${plan.tool.name} ${plan.tool.version} → ${options.storage.location}`);
 
-    const dump = await role.dump(conn, ctx, plan);
+    // zstd starts first: a dump tool that can write straight into it gets its stdin
+    // (directOutput), so the raw dump never crosses node; otherwise node feeds it the stream.
+    const compress = createZstdCompressStream({ level });
+    const head = new HeadTee();
+    const input = compress.handOverInput();
+    let direct = true;
+    const directOutput: DirectOutput = {
+      stdin: input.stdin,
+      release: input.release,
+      pipeHeadInto: (sink) => head.pipeHeadInto(sink),
+    };
+    let dump: RunningDump;
+    try {
+      dump = await role.dump(conn, { ...ctx, directOutput }, plan);
+    } catch (err) {
+      compress.destroy();
+      throw err;
+    }
     const progress: BackupProgress = { rawBytes: 0, storedBytes: 0 };
     const report = (): void => options.onProgress?.({ ...progress });
-    const rawCounter = countingStream((n) => {
-      progress.rawBytes += n;
-    });
     const storedCounter = countingStream((n) => {
       progress.storedBytes += n;
       report();
     });
+    const dumpStages: NodeJS.ReadWriteStream[] = [];
+    if (dump.stream) {
+      // The role kept the dump in node: take stdin back and write it in.
+      direct = false;
+      compress.takeBackInput();
+      const rawCounter = countingStream((n) => {
+        progress.rawBytes = (progress.rawBytes ?? 0) + n;
+      });
+      dumpStages.push(dump.stream as unknown as NodeJS.ReadWriteStream, rawCounter);
+    } else {
+      progress.rawBytes = undefined;
+    }
     // On the main thread: a backup keeps every core busy (pg_dump, the server, zstd), so a worker
     // would add copying, not speed. (Restore's check pass has the cores to spare.)
     const hash = createHashStream();
     const encrypt = options.key ? createEncryptStream(options.key) : undefined;
     const toStorage = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [
-      dump.stream as unknown as NodeJS.ReadWriteStream,
-      rawCounter,
-      createZstdCompressStream({ level }),
+      ...dumpStages,
+      compress,
+      head,
       ...(encrypt ? [encrypt] : []),
       hash,
       storedCounter,
@@ -135,9 +165,14 @@ export async function takeBackup(
     const flowing = pipeline([...stages, toStorage]);
     const stored = options.storage.putArtifact(id, name, toStorage);
     let outcome;
+    let rawBytes: number;
     try {
-      outcome = await settleAll({ flowing, stored, dump: dump.done }, () => dump.abort());
-      if (progress.rawBytes === 0) {
+      outcome = await settleAll({ flowing, stored, dump: dump.done }, () => {
+        dump.abort();
+        head.kill();
+      });
+      rawBytes = direct ? compressedSizes(compress, head.bytes) : (progress.rawBytes ?? 0);
+      if (rawBytes === 0) {
         throw new DbwardError('E_BACKUP_DUMP', `${plan.tool.name} produced no output: not a backup.`, {
           hint: 'Run the dump tool by hand to see why; nothing was stored.',
           context: { target: target.name, engine: engine.id, operation: 'backup' },
@@ -161,7 +196,7 @@ export async function takeBackup(
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       durationMs: Math.max(0, finished.getTime() - started.getTime()),
-      rawBytes: progress.rawBytes,
+      rawBytes,
       storedBytes: put.bytes,
       sha256: hash.result().sha256,
       compression: { algorithm: 'zstd', level },
@@ -176,4 +211,22 @@ export async function takeBackup(
     await options.storage.finalize(id, name, manifest);
     return manifest;
   });
+}
+
+/**
+ * The raw size of a dump that went straight from its tool into zstd: zstd's own report, checked
+ * against the compressed bytes node received (a report that does not match them is not trusted).
+ */
+function compressedSizes(compress: ZstdStream, receivedBytes: number): number {
+  const sizes = compress.reportedSizes();
+  if (!sizes || sizes.compressed !== receivedBytes) {
+    throw new DbwardError(
+      'E_ZSTD_FAILED',
+      sizes
+        ? `zstd reported ${sizes.compressed} compressed bytes, but ${receivedBytes} arrived: the size of the dump is unknown.`
+        : 'zstd printed no size report (zstd -vv), so the size of the dump is unknown.',
+      { hint: 'Install zstd 1.4 or newer (scripts/install-deps.sh does); nothing was stored.' },
+    );
+  }
+  return sizes.raw;
 }

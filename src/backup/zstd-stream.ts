@@ -50,6 +50,9 @@ export class ZstdStream extends Duplex {
   #inputEnded = false;
   #stdinError: Error | undefined;
   #spawnError: NodeJS.ErrnoException | undefined;
+  #handedOver = false;
+  /** Every line zstd printed (a compressor prints a handful with -vv); for its size report. */
+  #report = '';
 
   constructor(command: string, args: string[], operation: string) {
     super({ allowHalfOpen: true });
@@ -69,6 +72,8 @@ export class ZstdStream extends Duplex {
     });
     child.stderr.on('data', (chunk: Buffer) => {
       this.#stderrTail = keepTail(this.#stderrTail, chunk);
+      if (operation === 'compress' && this.#report.length < reportLimit)
+        this.#report += chunk.toString('utf8');
     });
     child.stdout.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) child.stdout.pause();
@@ -87,6 +92,35 @@ export class ZstdStream extends Duplex {
     this.#child.stdout.resume();
   }
 
+  /**
+   * Hand zstd's stdin to another process instead of writing into it: pass the returned stream as
+   * that process's stdout when spawning it, then call the returned `release()` (node's own handle
+   * must close, or zstd never sees the end of its input). The raw bytes then go from the tool to
+   * zstd without passing through node, and only the compressed output is read here.
+   */
+  handOverInput(): { stdin: Writable; release: () => void } {
+    this.#handedOver = true;
+    this.#inputEnded = true;
+    const stdin = this.#child.stdin;
+    return { stdin, release: () => stdin.destroy() };
+  }
+
+  /** Undo handOverInput() before anything was handed over: node writes the input after all. */
+  takeBackInput(): void {
+    this.#handedOver = false;
+    this.#inputEnded = false;
+  }
+
+  /**
+   * The sizes zstd reported at its end (compressors run with -vv, which prints them exactly:
+   * "(N B => M B, …)"; zstd 1.4 says "(N => M bytes, …)"), once it exited 0; undefined when it
+   * printed no report.
+   */
+  reportedSizes(): { raw: number; compressed: number } | undefined {
+    const match = /\(\s*(\d+)(?: B)? =>\s*(\d+)(?: B| bytes),/.exec(this.#report);
+    return match ? { raw: Number(match[1]), compressed: Number(match[2]) } : undefined;
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#child.stdin.destroyed) {
       callback(this.#stdinError ?? new Error('zstd stopped reading its input'));
@@ -97,6 +131,7 @@ export class ZstdStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.#handedOver) return callback();
     this.#inputEnded = true;
     this.#child.stdin.end(() => callback());
   }
@@ -141,6 +176,13 @@ export class ZstdStream extends Duplex {
   }
 }
 
+/** Enough for -vv's few lines; a zstd that prints more is cut off (the report comes last anyway). */
+const reportLimit = 64 * 1024;
+
+/** The lines -vv prints on every run (banner, settings), which say nothing about a failure. */
+const chatter =
+  /^(\*\*\* Zstandard CLI|Note: \d+ physical core|--zstd=|--format=|Using stdin|Using stdout|Decompression will require|\/\*stdin\*\\\s*: *(\d+\.\d+%|Completed in))/;
+
 function keepTail(tail: Buffer, chunk: Buffer): Buffer {
   const joined = Buffer.concat([tail, chunk]);
   return joined.subarray(Math.max(0, joined.length - stderrTailBytes));
@@ -168,7 +210,12 @@ function exitError(
   extra?: string,
 ): DbwardError {
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
-  const stderr = stderrTail.toString('utf8').trim();
+  const stderr = stderrTail
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => !chatter.test(line.trim()))
+    .join('\n')
+    .trim();
   const detail = [stderr, extra].filter(Boolean).join('; ');
   return new DbwardError('E_ZSTD_FAILED', `zstd (${operation}) ${how}${detail ? `: ${detail}` : '.'}`, {
     hint:
@@ -252,7 +299,15 @@ export function createZstdCompressStream(options: ZstdCompressOptions = {}): Zst
       `zstd threads must be 0 (one per core) or more, not ${String(threads)}.`,
     );
   }
-  const args = ['-q', '-c', `-T${threads}`, ...(level > 19 ? ['--ultra'] : []), `-${level}`];
+  // -vv for the exact size report at the end (reportedSizes); --no-progress keeps it to that.
+  const args = [
+    '-vv',
+    '--no-progress',
+    '-c',
+    `-T${threads}`,
+    ...(level > 19 ? ['--ultra'] : []),
+    `-${level}`,
+  ];
   return new ZstdStream(options.command ?? 'zstd', args, 'compress');
 }
 

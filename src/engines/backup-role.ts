@@ -54,6 +54,25 @@ export interface BackupContext {
    * single-stream format.
    */
   jobs: number;
+  /**
+   * The compressor's input, for a dump tool that can write its raw output there itself (the raw
+   * dump then never passes through node; the dump's stream is null). Absent: return a stream.
+   */
+  directOutput?: DirectOutput;
+}
+
+/** See BackupContext.directOutput. */
+export interface DirectOutput {
+  /** Pass as the tool's stdout (spawn's stdio[1]), then call release(). */
+  stdin: Writable;
+  /** Close node's own handle on `stdin` once the tool has it, or the compressor never ends. */
+  release(): void;
+  /**
+   * Feed the head of the raw dump, decompressed again from the compressor's first output, into
+   * `sink` (a checker's stdin, like `pg_restore --list`): up to a cap, never slowing the backup,
+   * and no longer once the checker stops reading. The checker's exit status is the proof.
+   */
+  pipeHeadInto(sink: Writable): void;
 }
 
 export interface BackupPlan {
@@ -74,8 +93,11 @@ export interface DumpOutcome {
 
 /** A dump in progress. */
 export interface RunningDump {
-  /** The raw dump bytes (before compression). Read it to the end. */
-  stream: Readable;
+  /**
+   * The raw dump bytes (before compression). Read it to the end. null when the tool writes into
+   * BackupContext.directOutput instead.
+   */
+  stream: Readable | null;
   /**
    * Settles once the stream has ended, the tool has exited and the end marker was checked:
    * resolves with the counts, or rejects with E_BACKUP_DUMP (tool exit code, empty output,

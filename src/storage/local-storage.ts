@@ -79,12 +79,26 @@ export class LocalStorage implements BackupStorage {
 
     let bytes = 0;
     let failure: unknown;
+    // Chunks are gathered and written ~1 MiB at a time: the pipeline hands over 64 KiB pieces
+    // and 16-byte tags, and one write each cost ~0.6 s of node's CPU per 400 MB (measured).
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const buffers = batch;
+      batch = [];
+      batched = 0;
+      await writeAll(handle, buffers);
+    };
     try {
       for await (const chunk of source as AsyncIterable<Buffer | string>) {
         const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        await writeAll(handle, buffer);
+        batch.push(buffer);
+        batched += buffer.length;
         bytes += buffer.length;
+        if (batched >= writeBatchBytes || batch.length >= 512) await flush();
       }
+      await flush();
       await handle.sync();
     } catch (err) {
       failure = err;
@@ -364,11 +378,20 @@ export class LocalStorage implements BackupStorage {
   }
 }
 
-async function writeAll(handle: fsp.FileHandle, buffer: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buffer.length) {
-    const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
-    offset += bytesWritten;
+/** How many bytes putArtifact gathers before it writes. */
+const writeBatchBytes = 1024 * 1024;
+
+/** Write `buffers` in order, with one writev while the kernel takes everything at once. */
+async function writeAll(handle: fsp.FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest);
+    // A short write: drop what was written, keep the rest of a buffer cut in the middle.
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 

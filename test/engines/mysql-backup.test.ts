@@ -218,7 +218,7 @@ describe('mysql backup: against the server', { skip }, () => {
     const plan = await role.plan(conn, ctx);
     const running = await role.dump(conn, ctx, plan);
     await pipeline(
-      running.stream,
+      running.stream!,
       async function* (src: AsyncIterable<Buffer>) {
         for await (const chunk of src) {
           if (during) await during(chunk);
@@ -403,7 +403,7 @@ describe('mysql backup: against the server', { skip }, () => {
   it('rejects a dump stopped by abort()', async () => {
     const ctx = backupContext(db.url);
     const running = await role.dump(conn, ctx, await role.plan(conn, ctx));
-    await new Promise((resolve) => running.stream.once('data', resolve));
+    await new Promise((resolve) => running.stream!.once('data', resolve));
     running.abort();
     await assert.rejects(
       running.done,

@@ -129,7 +129,7 @@ describe('PostgreSQL backup role', { skip: skipReason('postgres') }, () => {
     const plan = await role.plan(conn, ctx);
     const running = await role.dump(conn, ctx, plan);
     const file = path.join(tempDir, `dump.${plan.extension}`);
-    const [, outcome] = await Promise.all([pipeline(running.stream, createWriteStream(file)), running.done]);
+    const [, outcome] = await Promise.all([pipeline(running.stream!, createWriteStream(file)), running.done]);
     return { file, outcome, extension: plan.extension };
   }
 
@@ -155,7 +155,7 @@ describe('PostgreSQL backup role', { skip: skipReason('postgres') }, () => {
   async function expectDumpError(pattern: RegExp): Promise<DbwardError> {
     const ctx = backupCtx();
     const running = await role.dump(conn, ctx, await role.plan(conn, ctx));
-    const drained = pipeline(running.stream, createWriteStream(path.join(tempDir, 'x')));
+    const drained = pipeline(running.stream!, createWriteStream(path.join(tempDir, 'x')));
     const err = await running.done.then(
       () => assert.fail('the dump should have failed'),
       (e: unknown) => e,
@@ -188,7 +188,7 @@ describe('PostgreSQL backup role', { skip: skipReason('postgres') }, () => {
     try {
       const file = path.join(tempDir, 'dump.pgdump');
       const [, outcome] = await Promise.all([
-        pipeline(running.stream, createWriteStream(file)),
+        pipeline(running.stream!, createWriteStream(file)),
         running.done,
       ]);
       assert.deepEqual(outcome.tables, expectedCounts);
@@ -345,7 +345,7 @@ describe('PostgreSQL backup role', { skip: skipReason('postgres') }, () => {
   it('a dump stream destroyed by its consumer stops the dump like abort()', async () => {
     const ctx = backupCtx();
     const running = await role.dump(conn, ctx, await role.plan(conn, ctx));
-    running.stream.destroy();
+    running.stream!.destroy();
     await assert.rejects(running.done, (err: DbwardError) => err.code === 'E_BACKUP_DUMP');
     assert.equal(conn.poolStats().inUse, 0);
   });

@@ -85,7 +85,7 @@ async function dumpTo(url: string, out: string): Promise<DumpOutcome> {
   const ctx = backupContext(url);
   const running = await role.dump(conn, ctx, await role.plan(conn, ctx));
   const [streamed, done] = await Promise.allSettled([
-    pipeline(running.stream, createWriteStream(out)),
+    pipeline(running.stream!, createWriteStream(out)),
     running.done,
   ]);
   if (done.status === 'rejected') throw done.reason;

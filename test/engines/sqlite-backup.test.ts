@@ -93,7 +93,7 @@ async function dumpTo(file: string, out: string): Promise<DumpOutcome> {
   const conn = await connect(file);
   const plan = await role.plan(conn, ctx);
   const running = await role.dump(conn, ctx, plan);
-  await pipeline(running.stream, createWriteStream(out));
+  await pipeline(running.stream!, createWriteStream(out));
   return running.done;
 }
 
@@ -197,7 +197,7 @@ describe('sqlite backup: plan and dump', () => {
     const ctx = backupContext(file);
     const conn = await connect(file);
     const running = await role.dump(conn, ctx, await role.plan(conn, ctx));
-    const streamed = pipeline(running.stream, createWriteStream(newPath('damaged.sqlite')));
+    const streamed = pipeline(running.stream!, createWriteStream(newPath('damaged.sqlite')));
     const [streamResult] = await Promise.allSettled([streamed, running.done]);
     const err = await expectRoleError(running.done, 'E_BACKUP_DUMP', /integrity check/);
     assert.doesNotMatch(err.message, /\n\s+at /, 'no stack trace in the message');

@@ -49,10 +49,10 @@ export async function backupCommand(
         },
         onProgress: ({ rawBytes, storedBytes }) => {
           const seconds = (Date.now() - started) / 1000;
-          const rate = seconds > 0 ? `${formatBytes(rawBytes / seconds)}/s` : '';
-          progress.update(
-            `${target.name}: ${formatBytes(rawBytes)} dumped → ${formatBytes(storedBytes)} stored  ${rate}`,
-          );
+          // A tool writing straight into zstd: only the stored bytes are known until the end.
+          const rate = seconds > 0 ? `${formatBytes((rawBytes ?? storedBytes) / seconds)}/s` : '';
+          const dumped = rawBytes === undefined ? '' : `${formatBytes(rawBytes)} dumped → `;
+          progress.update(`${target.name}: ${dumped}${formatBytes(storedBytes)} stored  ${rate}`);
         },
       });
       results.push({ target: target.name, ok: true, value });
