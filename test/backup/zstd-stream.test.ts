@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHashStream } from '../../src/backup/hash-stream.js';
+import { HeadTee } from '../../src/backup/head-tee.js';
 import {
   createZstdCompressStream,
   createZstdDecompressStream,
@@ -48,6 +49,11 @@ function* sqlChunks(total: number, hash?: ReturnType<typeof createHash>): Genera
     sent += take;
     offset = (offset + take) % sqlPool.length;
   }
+}
+
+/** `data` in 64 KiB slices, as a process's output arrives. */
+function* slices(data: Buffer): Generator<Buffer> {
+  for (let at = 0; at < data.length; at += 64 * 1024) yield data.subarray(at, at + 64 * 1024);
 }
 
 function sink(): Writable {
@@ -259,6 +265,70 @@ describe('zstd streams', () => {
       const corrupt = await run(says('corrupt', 'zstd: /*stdin*\\: unknown header'));
       assert.ok(corrupt instanceof DbwardError, String(corrupt));
       assert.equal(corrupt.code, 'E_ZSTD_FAILED');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('handOverInput: a producer writes straight into zstd, whose report gives the exact sizes', async () => {
+    const data = Buffer.concat([...sqlChunks(3 * MiB + 12345)]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-zstd-direct-'));
+    try {
+      const file = path.join(dir, 'raw');
+      writeFileSync(file, data);
+      const z = createZstdCompressStream();
+      const { stdin, release } = z.handOverInput();
+      const producer = spawn('cat', [file], { stdio: ['ignore', stdin, 'inherit'] });
+      release();
+      const [out, code] = await Promise.all([
+        collect(z),
+        new Promise<number | null>((resolve) => producer.on('close', resolve)),
+      ]);
+      assert.equal(code, 0);
+      assert.deepEqual(z.reportedSizes(), { raw: data.length, compressed: out.length });
+      assert.ok(out.length < data.length / 3, 'compressed');
+      assert.ok((await decompress(out)).equals(data), 'round trip');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the size report is also there when node writes the input (takeBackInput)', async () => {
+    const z = createZstdCompressStream();
+    z.handOverInput();
+    z.takeBackInput();
+    const data = Buffer.concat([...sqlChunks(MiB)]);
+    const [, out] = await Promise.all([pipeline(Readable.from([data]), z), collect(z)]);
+    assert.deepEqual(z.reportedSizes(), { raw: data.length, compressed: out.length });
+  });
+
+  it('HeadTee feeds the decompressed head to a side reader, and never waits for it', async () => {
+    const data = Buffer.concat([...sqlChunks(24 * MiB)]);
+    const packed = await compress(data);
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-head-'));
+    try {
+      // A reader that takes the first 1000 bytes and exits, as pg_restore --list does.
+      const file = path.join(dir, 'head');
+      const reader = spawn('sh', ['-c', 'head -c 1000 > "$0"', file], {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => reader.on('close', resolve));
+      const tee = new HeadTee();
+      tee.pipeHeadInto(reader.stdin);
+      const out = await collect(Readable.from(slices(packed)).pipe(tee));
+      assert.ok(out.equals(packed), 'the main stream passes unchanged');
+      assert.equal(tee.bytes, packed.length);
+      assert.equal(await exited, 0);
+      assert.ok(readFileSync(file).equals(data.subarray(0, 1000)), 'the side reader got the raw head');
+
+      // A reader that never reads: the main stream still ends, and kill() stops the side.
+      const stuck = spawn('sleep', ['30'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const stuckTee = new HeadTee();
+      stuckTee.pipeHeadInto(stuck.stdin);
+      const again = await collect(Readable.from(slices(packed)).pipe(stuckTee));
+      assert.equal(again.length, packed.length);
+      stuckTee.kill();
+      stuck.kill();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,19 +6,23 @@
  * is never in pg_dump's argv or in an error message.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import type { BackupManifest } from '../../src/backup/manifest.js';
+import { takeBackup } from '../../src/backup/take-backup.js';
 import { DbwardError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Target } from '../../src/core/target.js';
 import type { BackupContext, BackupRole, DumpOutcome, LoadContext } from '../../src/engines/backup-role.js';
 import type { SqlConnection } from '../../src/engines/contract.js';
 import { postgresEngine } from '../../src/engines/postgres/postgres-engine.js';
-import { findPgDump } from '../../src/engines/postgres/postgres-schema-dump.js';
+import { findPgDump, findPgTool } from '../../src/engines/postgres/postgres-schema-dump.js';
+import { openStorage } from '../../src/storage/open-storage.js';
 import { adminUrl, freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
 import { connectSql, testTarget } from '../helpers/engine-connect.js';
 
@@ -329,6 +333,55 @@ describe('PostgreSQL backup role', { skip: skipReason('postgres') }, () => {
     await expectDumpError(/table of contents is unreadable/);
     process.env.DBWARD_PG_DUMP = fakeTool(tempDir, 'killed', `${versionLine}\nprintf PGDMP; kill -KILL $$`);
     await expectDumpError(/killed by SIGKILL/);
+  });
+
+  /** takeBackup into local storage under tempDir, unencrypted: pg_dump writes straight into zstd. */
+  async function backupThroughPipeline(): Promise<BackupManifest> {
+    return takeBackup(conn, target, {
+      storage: openStorage(path.join(tempDir, 'backups')),
+      key: null,
+      logger: silentLogger,
+    });
+  }
+
+  it('through the backup pipeline, pg_dump writes straight into zstd: exact raw size, readable TOC', async () => {
+    const manifest = await backupThroughPipeline();
+    const artifact = path.join(tempDir, 'backups', target.name, manifest.artifact);
+    const raw = path.join(tempDir, 'raw.pgdump');
+    const unzstd = spawnSync('zstd', ['-d', '-q', '-f', '-o', raw, artifact]);
+    assert.equal(unzstd.status, 0, String(unzstd.stderr));
+    // zstd's own report gave the raw size: it is the size of the dump, to the byte.
+    assert.equal(manifest.rawBytes, (await stat(raw)).size);
+    assert.deepEqual(manifest.tables, expectedCounts);
+    const list = spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, ['--list', raw], {
+      encoding: 'utf8',
+    });
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /TABLE DATA app orders/);
+  });
+
+  it('through the backup pipeline, a pg_dump that fails, outputs nothing or garbage, or is killed stores nothing', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['fail', 'echo "auth failed" >&2; exit 1', /pg_dump exited with code 1: auth failed/],
+      ['empty', 'exit 0', /produced no output|table of contents is unreadable/],
+      [
+        'garbage',
+        "head -c 3000000 /dev/urandom; echo 'this is not an archive'",
+        /table of contents is unreadable/,
+      ],
+      ['killed', 'printf PGDMP; kill -KILL $$', /killed by SIGKILL/],
+    ];
+    for (const [name, body, pattern] of cases) {
+      process.env.DBWARD_PG_DUMP = fakeTool(tempDir, name, `${versionLine}\n${body}`);
+      await assert.rejects(backupThroughPipeline(), (err: DbwardError) => {
+        assert.equal(err.code, 'E_BACKUP_DUMP', `${name}: ${err.message}`);
+        assert.match(err.message, pattern, name);
+        return true;
+      });
+      const stored = readdirSync(path.join(tempDir, 'backups', target.name));
+      assert.deepEqual(stored, [], `${name}: nothing left in storage`);
+      assert.equal(conn.poolStats().inUse, 0, `${name}: the snapshot session was given back`);
+    }
   });
 
   it('abort() stops pg_dump and gives the snapshot session back', async () => {
