@@ -34,7 +34,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { DbwardError } from '../../core/errors.js';
@@ -52,6 +52,7 @@ import {
   watchExit,
   type ErrorContext,
 } from './postgres-backup-tools.js';
+import { mergeArchiveChunks } from './postgres-archive-chunks.js';
 import { loadDataShares, shareDataEntries } from './postgres-data-shares.js';
 import { earlyPostData } from './postgres-post-data.js';
 
@@ -82,13 +83,14 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
   if (into.clean) common.push('--clean', '--if-exists');
   const work = path.join(ctx.tempDir, `restore-${randomBytes(4).toString('hex')}`);
   // 'direct': restore sends the raw dump into pg_restore's stdin itself (LoadContext.pipeSourceInto).
-  const restore = async (args: string[], stdin?: Readable | 'direct'): Promise<void> => {
+  const restore = async (args: string[], stdin?: Readable | 'direct', through?: Transform): Promise<void> => {
     const child = spawn(pgRestore, [...common, ...args], {
       env,
       stdio: [stdin ? 'pipe' : 'ignore', 'ignore', 'pipe'],
     });
     if (stdin === 'direct' && child.stdin) ctx.pipeSourceInto?.(child.stdin);
-    await feedAndWait('pg_restore', child, stdin === 'direct' ? undefined : stdin, ctx, password, context);
+    const fed = stdin === 'direct' ? undefined : stdin;
+    await feedAndWait('pg_restore', child, fed, ctx, password, context, through);
   };
   const printed = (args: string[]): Promise<string> => printedBy(pgRestore, args, env, password, context);
   const listArgs = async (archive: string): Promise<string[]> => {
@@ -102,7 +104,9 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
     if (ctx.extension === 'pgdump') {
       if (!ctx.file && !ctx.tables) {
         const feed = ctx.pipeSourceInto ? 'direct' : source;
-        if (jobs === 1) return await restore(['--format=custom'], feed);
+        // One pg_restore reads the whole stream, through node so its per-row data blocks are
+        // merged (postgres-archive-chunks.ts): that spares the server a CopyData message per row.
+        if (jobs === 1) return await restore(['--format=custom'], source, mergeArchiveChunks());
         if (ctx.openSourceAgain && ctx.targetEmpty === true) {
           // Into an empty database, without a spooled copy of the whole dump: definitions, indexes,
           // constraints and foreign keys come from a file of the archive's head (they are SQL in
@@ -251,11 +255,16 @@ async function feedAndWait(
   ctx: LoadContext,
   password: string | undefined,
   context: ErrorContext,
+  through?: Transform,
 ): Promise<void> {
   const exited = watchExit(child, password);
+  // Through a rewriting stage the source is read to its end even when the tool stops reading
+  // early (pg_restore exits after its last entry, before the archive's last bytes): the source
+  // finishes, and proves, the whole artifact.
+  const sink = through && child.stdin ? readToTheEnd(child.stdin) : child.stdin;
   const fed =
-    stdin && child.stdin
-      ? pipeline(stdin, progress(ctx), child.stdin).then(
+    stdin && sink
+      ? pipeline([stdin, progress(ctx), ...(through ? [through] : []), sink]).then(
           () => undefined,
           (err: unknown) => err,
         )
@@ -266,6 +275,35 @@ async function feedAndWait(
     throw restoreError(`reading the backup failed: ${(feedError as Error).message}`, context, feedError);
   }
   if (!succeeded(exit)) throw restoreError(describeExit(tool, exit), context);
+}
+
+/**
+ * A writable into a tool's stdin that keeps accepting (and drops) what comes after the tool
+ * stopped reading, so the stream feeding it still reads to its end.
+ */
+function readToTheEnd(stdin: Writable): Writable {
+  let open = true;
+  const closed = (): void => {
+    open = false;
+  };
+  stdin.on('error', closed);
+  stdin.on('close', closed);
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (!open || stdin.write(chunk)) return callback();
+      const go = (): void => {
+        stdin.off('drain', go);
+        stdin.off('close', go);
+        callback();
+      };
+      stdin.on('drain', go);
+      stdin.on('close', go);
+    },
+    final(callback) {
+      if (open) stdin.end();
+      callback();
+    },
+  });
 }
 
 /** The entry lines of a `pg_restore --list` (not its comments). */
