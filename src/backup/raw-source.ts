@@ -10,7 +10,7 @@
  *
  * Progress is counted on the compressed bytes and scaled to raw bytes, so it works both ways.
  */
-import { Readable, type Writable } from 'node:stream';
+import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupStorage } from '../storage/storage.js';
 import type { BackupKey } from './backup-key.js';
@@ -21,8 +21,11 @@ import { createZstdDecompressStream, decompressInto, type ZstdStream } from './z
 export interface RawSource {
   /** The raw dump as a stream (lazy: nothing is decompressed until it is read). */
   stream: Readable;
-  /** Send the raw dump into a spawned tool's stdin instead; call at most once, and before reading `stream`. */
-  pipeInto(stdin: Writable): void;
+  /**
+   * Send the raw dump into a spawned tool's stdin instead; call at most once, and before reading
+   * `stream`. With `through`, it passes through node and that stage on the way.
+   */
+  pipeInto(stdin: Writable, through?: Transform): void;
   /**
    * Settles once the artifact was read to its end and proven (size, SHA-256, decryption) and the
    * decompressor finished; rejects saying what failed. Resolves at once if neither way was used.
@@ -104,8 +107,15 @@ export async function openRawSource(
 
   return {
     stream,
-    pipeInto(stdin) {
+    pipeInto(stdin, through) {
       if (used) throw new Error('The raw dump is already being read.');
+      if (through) {
+        const decompressor = createZstdDecompressStream();
+        kill = () => decompressor.destroy();
+        used = pipeline(counted, decompressor, through, stdin).then(() => undefined);
+        used.catch(() => undefined);
+        return;
+      }
       const pipe = decompressInto(stdin);
       kill = pipe.kill;
       const fed = pipeline(counted, pipe.stdin).catch((err: unknown) => {

@@ -121,15 +121,15 @@ export async function restoreBackup(
       targetEmpty,
       tableRows: manifest.tables,
       // A RawSource is the SourceFeed the role gets back (stop, done).
-      pipeSourceInto: (stdin) => {
-        raw.pipeInto(stdin);
+      pipeSourceInto: (stdin, through) => {
+        raw.pipeInto(stdin, through);
         return raw;
       },
       // Later reads skip the proof: this load pass's first read and the check pass make it.
-      pipeSourceAgainInto: async (stdin) => {
+      pipeSourceAgainInto: async (stdin, through) => {
         const feed = await openRawSource(options.storage, manifest, options.key, { prove: 'none' });
         feeds.push(feed);
-        feed.pipeInto(stdin);
+        feed.pipeInto(stdin, through);
         return feed;
       },
       openSourceAgain: async () => {

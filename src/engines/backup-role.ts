@@ -13,7 +13,7 @@
  *   or a 0600 option file, never argv. Tool stderr quoted in errors has the password taken out.
  * - **Errors** are DbwardErrors with the codes below, one readable message, and a hint.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import type { ConnectionSpec } from '../core/connection-spec.js';
 import type { Logger } from '../core/logger.js';
 import type { Target } from '../core/target.js';
@@ -139,15 +139,17 @@ export interface LoadContext {
    * tool's stdin — pass the `child.stdin` of a tool spawned with stdin 'pipe'. The decompressor
    * then writes into that pipe itself and the raw bytes never pass through node (restore reports
    * the decompressor's failures and progress). Call at most once, and then never read `source`.
+   * With `through`, the raw dump passes through node and that stage on its way (a role that
+   * rewrites it, like PostgreSQL's merging of per-row data blocks).
    */
-  pipeSourceInto?: (stdin: Writable) => SourceFeed;
+  pipeSourceInto?: (stdin: Writable, through?: Transform) => SourceFeed;
   /**
    * Set by restore: like pipeSourceInto, but one more independent read of the raw dump from its
    * start, for a role that runs several tools on the same dump at once (pg_restore workers that
    * each load a share of the tables). Restore stops every feed that is still open when the role
    * returns or fails.
    */
-  pipeSourceAgainInto?: (stdin: Writable) => Promise<SourceFeed>;
+  pipeSourceAgainInto?: (stdin: Writable, through?: Transform) => Promise<SourceFeed>;
   /** Set by restore: the manifest's row count per table, to share work between loaders. */
   tableRows?: readonly BackupTableCount[];
   /**

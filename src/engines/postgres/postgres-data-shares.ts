@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import type { BackupTableCount, LoadContext, SourceFeed } from '../backup-role.js';
+import { mergeArchiveChunks } from './postgres-archive-chunks.js';
 import { dataTableOf, type EarlyEntries } from './postgres-post-data.js';
 import { firstCause } from '../../backup/pipeline-errors.js';
 import {
@@ -144,10 +145,11 @@ export async function loadDataShares(shares: string[][], run: ShareRun): Promise
     const exited = watchExit(child, run.password);
     let feed: SourceFeed;
     try {
+      // Each stream's per-row data blocks are merged on the way (postgres-archive-chunks.ts).
       feed =
         i === shares.length - 1
-          ? run.ctx.pipeSourceInto(child.stdin!)
-          : await run.ctx.pipeSourceAgainInto(child.stdin!);
+          ? run.ctx.pipeSourceInto(child.stdin!, mergeArchiveChunks())
+          : await run.ctx.pipeSourceAgainInto(child.stdin!, mergeArchiveChunks());
     } catch (err) {
       child.kill('SIGTERM');
       await exited;
