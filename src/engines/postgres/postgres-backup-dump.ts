@@ -132,16 +132,7 @@ function customDump(run: DumpRun): RunningDump {
     const exit = await dumpExit;
     if (!aborted) await finished(stream, { readable: false }).catch(() => undefined);
     stopFeeding();
-    const list = await tocExit;
-    if (aborted) throw dumpError('it was aborted.', run.context);
-    if (!succeeded(exit)) throw dumpError(describeExit('pg_dump', exit), run.context);
-    if (bytes === 0) throw dumpError('pg_dump produced no output.', run.context);
-    if (!succeeded(list)) {
-      throw dumpError(
-        `the table of contents is unreadable (${describeExit('pg_restore --list', list)}).`,
-        run.context,
-      );
-    }
+    provenDump({ aborted, exit, list: await tocExit, bytes }, run.context);
   });
   const abort = (): void => {
     aborted = true;
@@ -152,6 +143,22 @@ function customDump(run: DumpRun): RunningDump {
   };
   abortOnEarlyClose(stream, abort);
   return { stream, done, abort };
+}
+
+/** Throws what disproves a custom-format dump: abort, pg_dump's exit, no output, an unreadable TOC. */
+function provenDump(
+  dump: { aborted: boolean; exit: ToolExit; list: ToolExit; bytes?: number },
+  context: ErrorContext,
+): void {
+  if (dump.aborted) throw dumpError('it was aborted.', context);
+  if (!succeeded(dump.exit)) throw dumpError(describeExit('pg_dump', dump.exit), context);
+  if (dump.bytes === 0) throw dumpError('pg_dump produced no output.', context);
+  if (!succeeded(dump.list)) {
+    throw dumpError(
+      `the table of contents is unreadable (${describeExit('pg_restore --list', dump.list)}).`,
+      context,
+    );
+  }
 }
 
 /**
@@ -176,16 +183,8 @@ function customDumpIntoCompressor(run: DumpRun, output: DirectOutput): RunningDu
   let aborted = false;
 
   const done = settle(run, async () => {
-    const exit = await dumpExit;
-    const list = await tocExit;
-    if (aborted) throw dumpError('it was aborted.', run.context);
-    if (!succeeded(exit)) throw dumpError(describeExit('pg_dump', exit), run.context);
-    if (!succeeded(list)) {
-      throw dumpError(
-        `the table of contents is unreadable (${describeExit('pg_restore --list', list)}).`,
-        run.context,
-      );
-    }
+    // No byte count here: zstd's report gives it, and take-backup refuses an empty dump.
+    provenDump({ aborted, exit: await dumpExit, list: await tocExit }, run.context);
   });
   const abort = (): void => {
     aborted = true;
