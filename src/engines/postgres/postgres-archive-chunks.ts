@@ -226,9 +226,10 @@ export class ArchiveChunkMerger extends Transform {
         this.#expect = Expect.Rows;
         continue;
       }
-      // Expect.Rows: gather complete rows at data[start, out).
+      // Expect.Rows: gather complete rows at data[start + intBytes, out), behind one length
+      // prefix written over the first row's own (one chunk per input: no small writes).
       const start = at;
-      let out = at;
+      let out = at + intBytes;
       let ended = false;
       while (data.length - at >= intBytes) {
         const length = this.#readInt(data, at);
@@ -242,8 +243,8 @@ export class ArchiveChunkMerger extends Transform {
         at += intBytes + length;
         this.merged += 1;
       }
-      if (out > start) {
-        this.push(this.#lengthOf(out - start));
+      if (out > start + intBytes) {
+        this.#writeLength(data, start, out - start - intBytes);
         this.push(data.subarray(start, out));
       }
       if (!ended) break;
@@ -265,20 +266,26 @@ export class ArchiveChunkMerger extends Transform {
   }
 
   #readInt(buf: Buffer, at: number): number {
-    let value = 0;
-    for (let i = 0; i < this.#intSize; i++) value += buf[at + 1 + i]! * 2 ** (8 * i);
+    let value: number;
+    if (this.#intSize === 4) {
+      // The usual size, read without a loop: this runs once per row (millions per gigabyte).
+      value = buf[at + 1]! | (buf[at + 2]! << 8) | (buf[at + 3]! << 16);
+      value += buf[at + 4]! * 0x1000000;
+    } else {
+      value = 0;
+      for (let i = 0; i < this.#intSize; i++) value += buf[at + 1 + i]! * 2 ** (8 * i);
+    }
     return buf[at] !== 0 ? -value : value;
   }
 
-  /** An archive int: a zero sign byte, then `length` least significant byte first. */
-  #lengthOf(length: number): Buffer {
-    const out = Buffer.alloc(1 + this.#intSize);
+  /** Write an archive int at `buf[at]`: a zero sign byte, then `length` least significant byte first. */
+  #writeLength(buf: Buffer, at: number, length: number): void {
+    buf[at] = 0;
     let value = length;
     for (let i = 0; i < this.#intSize; i++) {
-      out[1 + i] = value & 0xff;
+      buf[at + 1 + i] = value & 0xff;
       value = Math.floor(value / 256);
     }
-    return out;
   }
 }
 
