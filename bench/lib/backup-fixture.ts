@@ -323,7 +323,11 @@ export function measureRounds(
     commands.forEach((c, i) => {
       const json = path.join(opts.cwd, 'hyperfine.json');
       const args = ['-N', '--style', 'basic', '--runs', '1', '--export-json', json];
-      args.push('--prepare', (c.prepare ?? ['true']).map(quote).join(' '));
+      // Then sync: the previous command's dirty pages (a 400 MB artifact or dump file) are written
+      // back before this run starts, not during it — that landed on whichever command ran next
+      // (the first dbward restore after the backups took ~5 s longer than the rest).
+      const prepare = (c.prepare ?? ['true']).map(quote).join(' ');
+      args.push('--prepare', ['sh', '-c', `${prepare} && sync`].map(quote).join(' '));
       args.push('--command-name', c.name, wrapped[i]!.map(quote).join(' '));
       const run = spawnSync('hyperfine', args, { cwd: opts.cwd, env, stdio: 'inherit' });
       if (run.error) throw new Error(`hyperfine could not run: ${run.error.message}`);
