@@ -303,7 +303,18 @@ process.on('exit', () => {
  */
 export function measureRounds(
   commands: TimedCommand[],
-  opts: { rounds: number; env: NodeJS.ProcessEnv; cwd: string; afterEach?: (name: string) => void },
+  opts: {
+    rounds: number;
+    env: NodeJS.ProcessEnv;
+    cwd: string;
+    afterEach?: (name: string) => void;
+    /**
+     * Run these once each (with their prepare), untimed, before round 1: whichever command runs
+     * first after a quiet spell pays for the server's first big write (restores ran ~3 s slower
+     * in round 1 than later, whichever tool went first).
+     */
+    warmup?: TimedCommand[];
+  },
 ): RoundsResult[] {
   for (const program of ['hyperfine', '/usr/bin/time', ...commands.map((c) => c.argv[0]!)]) {
     requireProgram(program, opts.env);
@@ -316,6 +327,14 @@ export function measureRounds(
     const argv = c.argv[0] === process.execPath ? [c.argv[0], '--import', probe, ...c.argv.slice(1)] : c.argv;
     return ['/usr/bin/time', '-a', '-o', path.join(opts.cwd, `rss-${i}.txt`), '-f', '%M', ...argv];
   });
+  for (const w of opts.warmup ?? []) {
+    console.log(`-- warm-up: ${w.name} (untimed)`);
+    for (const argv of [w.prepare, w.argv]) {
+      if (!argv) continue;
+      const done = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd, env, stdio: 'inherit' });
+      if (done.status !== 0) throw new Error(`warm-up ${w.name} failed (exit ${done.status ?? done.signal})`);
+    }
+  }
   const times: number[][] = commands.map(() => []);
   for (let round = 1; round <= opts.rounds; round++) {
     console.log(`-- round ${round} of ${opts.rounds}`);
