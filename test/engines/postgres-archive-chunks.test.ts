@@ -11,7 +11,10 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
   mergeArchiveChunks,
+  splitBatch,
+  SplitError,
   type ArchiveChunkMerger,
+  type RowSplit,
 } from '../../src/engines/postgres/postgres-archive-chunks.js';
 import { findPgDump, findPgTool } from '../../src/engines/postgres/postgres-schema-dump.js';
 import { freshDatabase, skipReason, type TestDatabase } from '../harness/test-databases.js';
@@ -40,11 +43,15 @@ function toolEnv(url: string): NodeJS.ProcessEnv {
 }
 
 /** `data` through a merger, in slices of `size` bytes. */
-async function merged(data: Buffer, size: number): Promise<{ out: Buffer; merger: ArchiveChunkMerger }> {
+async function merged(
+  data: Buffer,
+  size: number,
+  split?: RowSplit,
+): Promise<{ out: Buffer; merger: ArchiveChunkMerger }> {
   const slices: Buffer[] = [];
   // Copies: the merger rewrites its input buffers in place, as a process pipe hands them over.
   for (let at = 0; at < data.length; at += size) slices.push(Buffer.from(data.subarray(at, at + size)));
-  const merger = mergeArchiveChunks();
+  const merger = mergeArchiveChunks(split);
   const chunks: Buffer[] = [];
   for await (const chunk of Readable.from(slices).pipe(merger)) chunks.push(chunk as Buffer);
   return { out: Buffer.concat(chunks), merger };
@@ -102,6 +109,66 @@ describe('merging the data blocks of a custom-format archive', { skip: skipReaso
       assert.ok(merger.merged >= 25_000, `${size}: rows were merged (${merger.merged})`);
       assert.ok(out.length < plain.length, `${size}: fewer length prefixes`);
       assert.equal(printed(out), expected, `${size}: the same SQL and rows`);
+    }
+  });
+
+  /** The rows pg_restore prints for `table` (its COPY data lines). */
+  const rowsOf = (sql: string, table: string): string[] => {
+    const start = sql.indexOf(`COPY ${table} `);
+    assert.ok(start >= 0, `COPY ${table} in the output`);
+    const body = sql.slice(sql.indexOf('\n', start) + 1);
+    return body.slice(0, body.indexOf('\n\\.\n')).split('\n');
+  };
+  const dumpIdOf = (archive: Buffer, table: string): number => {
+    const run = spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, ['--list'], { input: archive });
+    const line = String(run.stdout)
+      .split('\n')
+      .find((l) => new RegExp(`^\\d+; \\d+ \\d+ TABLE DATA public ${table} `).test(l));
+    assert.ok(line, `a TABLE DATA entry for ${table}`);
+    return Number(line.split(';')[0]);
+  };
+
+  it('shares one table’s rows between parts: every row exactly once, whatever the slices', async () => {
+    const original = printed(plain);
+    for (const [table, tag] of [
+      ['a', 'a'],
+      ['"b c"', 'b c'],
+    ]) {
+      const expected = rowsOf(original, `public.${table}`);
+      const dumpId = dumpIdOf(plain, tag!);
+      for (const parts of [2, 3]) {
+        for (const size of [64 * 1024, 1000, 7]) {
+          const seen: string[] = [];
+          for (let part = 0; part < parts; part++) {
+            const { out, merger } = await merged(plain, size, { dumpId, part, parts });
+            const sql = printed(out);
+            const rows = rowsOf(sql, `public.${table}`);
+            assert.ok(rows.length > 0 && rows.length < expected.length, `${table} ${part}/${parts}: a share`);
+            assert.equal(merger.dropped + rows.length, expected.length, 'kept and dropped make the table');
+            // The other tables are whole in every part (their own loaders skip them).
+            const other = table === 'a' ? 'public."b c"' : 'public.a';
+            assert.deepEqual(rowsOf(sql, other), rowsOf(original, other));
+            seen.push(...rows);
+          }
+          assert.deepEqual(seen.sort(), [...expected].sort(), `${table} in ${parts} parts (${size})`);
+        }
+      }
+    }
+    assert.ok(20_000 > 2 * splitBatch, 'the test table spans several batches');
+  });
+
+  it('refuses to share rows of an archive it cannot read, rather than load them twice', async () => {
+    const dumpId = dumpIdOf(plain, 'a');
+    for (const [archive, split] of [
+      [compressed, { dumpId, part: 0, parts: 2 }],
+      [plain, { dumpId: 999_999, part: 0, parts: 2 }],
+      [plain.subarray(0, 500_000), { dumpId, part: 1, parts: 2 }],
+    ] as const) {
+      await assert.rejects(
+        merged(archive, 4096, split),
+        SplitError,
+        `${archive.length} bytes, ${split.dumpId}`,
+      );
     }
   });
 

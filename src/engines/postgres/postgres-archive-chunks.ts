@@ -16,6 +16,14 @@
  * data, large objects, a table of contents that does not parse — is passed through unchanged from
  * that point, which pg_restore reads exactly as before.
  *
+ * With `split`, one table's rows are also shared out between several readers of the same archive:
+ * part p of n keeps the table's blocks (rows: pg_dump writes one block per COPY row) whose index,
+ * in batches of {@link splitBatch}, falls to it, and drops the others, so n pg_restores reading
+ * the n rewritten streams load the table together, each with its own COPY. The choice depends on
+ * the archive's blocks only, never on how the input is sliced, so the n parts hold every row
+ * exactly once. Where that cannot be guaranteed — a block that is not whole lines, data this does
+ * not parse before the table's end — the stream fails instead of loading rows twice or not at all.
+ *
  * Only for a stream: pg_restore 15 reading a merged archive as a seekable FILE loses its place
  * after the first table (it reports an unexpected block id), while from a pipe it restores the
  * same archive byte for byte (tested). dbward only ever streams merged archives.
@@ -114,6 +122,19 @@ const enum Expect {
 /** A row longer than this is passed on as it comes, not gathered. */
 const bigRow = 1024 * 1024;
 
+/** Consecutive blocks of a split table that go to the same part (see the file comment). */
+export const splitBatch = 512;
+
+/** One table's rows shared out: this stream keeps part `part` (0-based) of `parts`. */
+export interface RowSplit {
+  /** The table's TABLE DATA entry (its dump id, as `pg_restore --list` prints first). */
+  dumpId: number;
+  part: number;
+  parts: number;
+}
+
+export class SplitError extends Error {}
+
 export class ArchiveChunkMerger extends Transform {
   #expect = Expect.Head;
   #head: Buffer[] = [];
@@ -126,8 +147,37 @@ export class ArchiveChunkMerger extends Transform {
   /** The start of an input that ended inside a header, a length or a row. */
   #carry: Buffer | undefined;
   #bigRowLeft = 0;
+  readonly #split: RowSplit | undefined;
+  /** In the split table's data; its block count so far; whether the current big row is kept. */
+  #inSplit = false;
+  #splitBlocks = 0;
+  #splitDone = false;
+  #keepBigRow = true;
   /** Rows gathered into merged chunks (for tests). */
   merged = 0;
+  /** Rows of the split table this part dropped (for tests). */
+  dropped = 0;
+
+  constructor(split?: RowSplit) {
+    super();
+    this.#split = split;
+  }
+
+  /** Whether the split table's next block belongs to this part. */
+  #keeps(): boolean {
+    const split = this.#split!;
+    return Math.floor(this.#splitBlocks++ / splitBatch) % split.parts === split.part;
+  }
+
+  /** Rewriting stops here: fatal when a split table's rows are not all accounted for yet. */
+  #through(): void {
+    if (this.#split && !this.#splitDone) {
+      throw new SplitError(
+        `cannot share table data (dump id ${this.#split.dumpId}) between loaders: the archive is not one pg_dump -Fc -Z0 wrote.`,
+      );
+    }
+    this.#expect = Expect.Through;
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
@@ -147,10 +197,19 @@ export class ArchiveChunkMerger extends Transform {
       } catch (err) {
         return callback(err as Error);
       }
-      if (this.#expect === Expect.Head) this.#passThrough();
+      if (this.#expect === Expect.Head) {
+        try {
+          this.#passThrough();
+        } catch (err) {
+          return callback(err as Error);
+        }
+      }
     }
     // An archive cut off mid-row ends as it came: pg_restore reports it just as it would have.
     if (this.#carry) this.push(this.#carry);
+    if (this.#split && !this.#splitDone) {
+      return callback(new SplitError('the archive ended before the shared table’s data did.'));
+    }
     callback();
   }
 
@@ -178,6 +237,9 @@ export class ArchiveChunkMerger extends Transform {
       return;
     }
     if (found === 'other') return this.#passThrough();
+    if (this.#split && !found.dataIds.has(this.#split.dumpId)) {
+      throw new SplitError(`cannot share table data: the archive has no data entry ${this.#split.dumpId}.`);
+    }
     this.#intSize = found.intSize;
     this.#dataIds = found.dataIds;
     this.#head = [];
@@ -188,9 +250,9 @@ export class ArchiveChunkMerger extends Transform {
 
   /** Give up rewriting: everything held back, then the rest, unchanged. */
   #passThrough(): void {
+    this.#through();
     for (const held of this.#head) this.push(held);
     this.#head = [];
-    this.#expect = Expect.Through;
   }
 
   /**
@@ -208,7 +270,7 @@ export class ArchiveChunkMerger extends Transform {
       }
       if (this.#expect === Expect.BigRow) {
         const n = Math.min(this.#bigRowLeft, data.length - at);
-        this.push(data.subarray(at, at + n));
+        if (this.#keepBigRow) this.push(data.subarray(at, at + n));
         at += n;
         this.#bigRowLeft -= n;
         if (this.#bigRowLeft === 0) this.#expect = Expect.Rows;
@@ -216,11 +278,13 @@ export class ArchiveChunkMerger extends Transform {
       }
       if (this.#expect === Expect.Block) {
         if (data.length - at < 1 + intBytes) break;
-        if (data[at] !== blockData || !this.#dataIds.has(this.#readInt(data, at + 1))) {
+        const id = data[at] === blockData ? this.#readInt(data, at + 1) : -1;
+        if (!this.#dataIds.has(id)) {
           // Large objects or something unexpected: the rest goes through as it is.
-          this.#expect = Expect.Through;
+          this.#through();
           continue;
         }
+        this.#inSplit = this.#split?.dumpId === id;
         this.push(data.subarray(at, at + 1 + intBytes));
         at += 1 + intBytes;
         this.#expect = Expect.Rows;
@@ -238,6 +302,22 @@ export class ArchiveChunkMerger extends Transform {
           break;
         }
         if (data.length - at - intBytes < length) break;
+        if (this.#inSplit) {
+          // Whole lines only, or the parts would cut rows in two.
+          if (data[at + intBytes + length - 1] !== 0x0a) {
+            throw new SplitError(
+              `cannot share table data (dump id ${this.#split!.dumpId}) between loaders: a data block is not whole rows.`,
+            );
+          }
+          // pg_dump ends COPY data with a "\." line (its own block, which every part needs);
+          // a row never starts so (COPY writes a backslash in data as two).
+          const terminator = data[at + intBytes] === 0x5c && data[at + intBytes + 1] === 0x2e;
+          if (!terminator && !this.#keeps()) {
+            at += intBytes + length;
+            this.dropped += 1;
+            continue;
+          }
+        }
         data.copyWithin(out, at + intBytes, at + intBytes + length);
         out += length;
         at += intBytes + length;
@@ -253,13 +333,17 @@ export class ArchiveChunkMerger extends Transform {
         this.push(data.subarray(at, at + intBytes));
         at += intBytes;
         this.#expect = Expect.Block;
+        if (this.#inSplit) this.#splitDone = true;
+        this.#inSplit = false;
       } else if (length > bigRow) {
-        this.push(data.subarray(at, at + intBytes));
+        this.#keepBigRow = !this.#inSplit || this.#keeps();
+        if (this.#keepBigRow) this.push(data.subarray(at, at + intBytes));
+        else this.dropped += 1;
         at += intBytes;
         this.#bigRowLeft = length;
         this.#expect = Expect.BigRow;
       } else {
-        this.#expect = Expect.Through; // a negative length: not ours to interpret
+        this.#through(); // a negative length: not ours to interpret
       }
     }
     if (at < data.length) this.#carry = Buffer.from(data.subarray(at));
@@ -294,6 +378,6 @@ export class ArchiveChunkMerger extends Transform {
  * rows within the buffers it is given (no copy per row): give it buffers nobody else reads, as a
  * process's stdout hands them over.
  */
-export function mergeArchiveChunks(): ArchiveChunkMerger {
-  return new ArchiveChunkMerger();
+export function mergeArchiveChunks(split?: RowSplit): ArchiveChunkMerger {
+  return new ArchiveChunkMerger(split);
 }
