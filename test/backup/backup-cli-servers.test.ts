@@ -266,6 +266,34 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
     assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(source.url));
   });
 
+  it('-j 2 loads a table that holds most rows in two parts at once: every row once, same definitions', async () => {
+    // 150,000 rows (over minSplitRows, and most of the dump): both pg_restores COPY a part of it.
+    const big = await fresh();
+    await pgQuery(
+      big.url,
+      `CREATE TABLE kinds (id int PRIMARY KEY, label text UNIQUE);
+       INSERT INTO kinds SELECT g, 'kind ' || g FROM generate_series(1, 50) g;
+       CREATE TABLE events (id bigint PRIMARY KEY, kind int NOT NULL REFERENCES kinds(id),
+         at timestamptz NOT NULL, note text);
+       INSERT INTO events SELECT g, 1 + g % 50, '2024-01-01'::timestamptz + g * interval '1 min',
+         CASE WHEN g % 1000 = 0 THEN repeat(E'tab\there, a backslash \\ and a newline\n', 3) ELSE md5(g::text) END
+       FROM generate_series(1, 150000) g;
+       CREATE INDEX events_at ON events (at);`,
+    );
+    const bigDir = project(big.url);
+    const m = await backupVerified(bigDir);
+    const target = await fresh();
+    const restore = await runCli(['restore', m.id, '--to-url', target.url, '-j', '2', '--verbose'], {
+      cwd: bigDir,
+    });
+    assert.equal(restore.code, 0, restore.all);
+    assert.match(restore.all, /public events loads in 2 parts at once/);
+    const digest = `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids,
+      md5(string_agg(t::text, '|' ORDER BY id)) AS md5 FROM events t`;
+    assert.deepEqual(await pgQuery(target.url, digest), await pgQuery(big.url, digest));
+    assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(big.url));
+  });
+
   it('-j 2 into an empty database whose table of contents spans many reads', async () => {
     // 300 tables, each with an index and a foreign key: a TOC of a few hundred kilobytes, so the
     // head written for the parallel post-data step is many stream chunks long.

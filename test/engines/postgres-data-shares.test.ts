@@ -5,7 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { shareDataEntries } from '../../src/engines/postgres/postgres-data-shares.js';
+import {
+  planDataShares,
+  shareDataEntries,
+  splitsTable,
+} from '../../src/engines/postgres/postgres-data-shares.js';
 
 const data = (id: number, schema: string, table: string): string =>
   `${id}; 0 ${16000 + id} TABLE DATA ${schema} ${table} app`;
@@ -54,5 +58,55 @@ describe('sharing data entries between pg_restore workers', () => {
     assert.deepEqual(shares, [[dotted[0]], [dotted[1], dotted[2]]]);
     const unknown = shareDataEntries(dotted, 3);
     assert.equal(unknown.length, 3, 'without counts, one table per worker');
+  });
+
+  it('splits a table heavier than a fair share between every worker, the rest balanced around it', () => {
+    const heavy = [
+      { name: 'public.small', rows: 10 },
+      { name: 'public.big', rows: 200_000 },
+      { name: 'public.medium', rows: 600 },
+      { name: 'audit.log', rows: 500 },
+    ];
+    assert.equal(splitsTable(heavy, 2), true);
+    const shares = planDataShares(lines, 2, heavy);
+    assert.equal(shares.length, 2);
+    shares.forEach((share, part) => {
+      assert.deepEqual(share.split, { dumpId: 3399, part, parts: 2 });
+      assert.ok(share.lines.includes(data(3399, 'public', 'big')), 'every share loads a part of big');
+    });
+    const others = shares.flatMap((s) => s.lines.filter((l) => !l.includes(' big ')));
+    assert.deepEqual(others.sort(), lines.filter((l) => !l.includes(' big ')).sort(), 'the rest once');
+    for (const share of shares) {
+      const order = share.lines.map((l) => lines.indexOf(l));
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        'archive order',
+      );
+    }
+    assert.equal(shares.at(-1)?.lines.at(-1), lines.at(-1), 'the last entry in the last share');
+  });
+
+  it('does not split a small table, a balanced dump, or for one worker', () => {
+    assert.equal(splitsTable(rows, 2), false, 'big has 2,000 rows');
+    assert.deepEqual(
+      planDataShares(lines, 2, rows),
+      shareDataEntries(lines, 2, rows).map((l) => ({ lines: l })),
+    );
+    const balanced = [
+      { name: 'public.big', rows: 300_000 },
+      { name: 'public.medium', rows: 300_000 },
+    ];
+    assert.equal(splitsTable(balanced, 2), false);
+    assert.equal(
+      planDataShares(lines, 2, balanced).some((s) => s.split),
+      false,
+    );
+    const heavy = [{ name: 'public.big', rows: 300_000 }];
+    assert.equal(splitsTable(heavy, 1), false);
+    assert.equal(
+      planDataShares(lines, 1, heavy).some((s) => s.split),
+      false,
+    );
   });
 });

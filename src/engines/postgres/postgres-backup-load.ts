@@ -34,7 +34,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { DbwardError } from '../../core/errors.js';
@@ -50,11 +50,12 @@ import {
   restoreError,
   toolEnv,
   watchExit,
+  readToTheEnd,
   type ErrorContext,
 } from './postgres-backup-tools.js';
 import { mergeArchiveChunks } from './postgres-archive-chunks.js';
-import { loadDataShares, shareDataEntries } from './postgres-data-shares.js';
-import { earlyPostData } from './postgres-post-data.js';
+import { loadDataShares, planDataShares, splitsTable } from './postgres-data-shares.js';
+import { dataTableOf, earlyPostData } from './postgres-post-data.js';
 
 /**
  * Data workers of `-j N` at most: each reads and decrypts the artifact once more and holds a few
@@ -114,7 +115,21 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
           // (With tables in place, --clean would have to drop foreign keys, which are post-data,
           // before the tables they point at: that needs one pg_restore over the whole file.)
           const toc = `${work}.toc.pgdump`;
-          await saveToc(pgRestore, await ctx.openSourceAgain(), toc, env, password, context);
+          const streams = Math.min(jobs, maxDataStreams);
+          // A big table will be split (planDataShares): every share then reads one shared stream,
+          // so the head comes from that stream itself and is put back, instead of from a second
+          // decryption and decompression of the artifact.
+          const held = ctx.pipeSourceInto && splitsTable(ctx.tableRows ?? [], streams) ? [] : undefined;
+          await saveToc(
+            pgRestore,
+            held ? source : await ctx.openSourceAgain(),
+            toc,
+            env,
+            password,
+            context,
+            held,
+          );
+          if (held) source.unshift(Buffer.concat(held));
           const { pipeSourceInto, pipeSourceAgainInto } = ctx;
           if (pipeSourceInto && pipeSourceAgainInto) {
             // The data, too, loads N tables at once: N pg_restores each read their own stream.
@@ -129,8 +144,15 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
               '--section=post-data',
               toc,
             ]);
-            const streams = Math.min(jobs, maxDataStreams);
-            const built = await loadDataShares(shareDataEntries(data, streams, ctx.tableRows), {
+            const shares = planDataShares(data, streams, ctx.tableRows);
+            const split = shares[0]?.split;
+            if (split) {
+              const table = shares[0]!.lines.find((l) => l.startsWith(`${split.dumpId};`));
+              ctx.logger.info(
+                `restore: ${dataTableOf(table ?? '') ?? 'one table'} loads in ${split.parts} parts at once`,
+              );
+            }
+            const built = await loadDataShares(shares, {
               pgRestore,
               args: [...common, '--format=custom'],
               env,
@@ -138,6 +160,7 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
               context,
               listBase: work,
               ctx: { ...ctx, pipeSourceInto, pipeSourceAgainInto },
+              ...(held ? { sharedSource: source } : {}),
               early: { toc, entries: earlyPostData(post, postSql) },
             });
             if (built.size > 0) {
@@ -196,6 +219,7 @@ async function saveToc(
   env: NodeJS.ProcessEnv,
   password: string | undefined,
   context: ErrorContext,
+  hold?: Buffer[],
 ): Promise<void> {
   const list = spawn(pgRestore, ['--list'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const exited = watchExit(list, password);
@@ -207,14 +231,15 @@ async function saveToc(
   });
   const out = await open(file, 'w', 0o600);
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+    for await (const chunk of hold ? readKeepingOpen(source) : (source as AsyncIterable<Buffer>)) {
+      hold?.push(chunk);
       await out.write(chunk);
       if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain').catch(() => undefined), stopped]);
       if (!listing) break;
     }
   } finally {
     stdin.end();
-    source.destroy();
+    if (!hold) source.destroy();
     await out.close();
   }
   const exit = await exited;
@@ -223,6 +248,35 @@ async function saveToc(
       `cannot read the table of contents: ${describeExit('pg_restore --list', exit)}`,
       context,
     );
+  }
+}
+
+/**
+ * The chunks of `source` as they come, without destroying it when the reader stops early (as a
+ * `for await` over the stream itself would): the rest stays readable.
+ */
+async function* readKeepingOpen(source: Readable): AsyncGenerator<Buffer> {
+  for (;;) {
+    const chunk = source.read() as Buffer | null;
+    if (chunk !== null) {
+      yield chunk;
+      continue;
+    }
+    if (source.readableEnded || source.destroyed) return;
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: unknown): void => {
+        source.off('readable', settle);
+        source.off('end', settle);
+        source.off('close', settle);
+        source.off('error', settle);
+        if (err instanceof Error) reject(err);
+        else resolve();
+      };
+      source.on('readable', settle);
+      source.on('end', settle);
+      source.on('close', settle);
+      source.on('error', settle);
+    });
   }
 }
 
@@ -275,35 +329,6 @@ async function feedAndWait(
     throw restoreError(`reading the backup failed: ${(feedError as Error).message}`, context, feedError);
   }
   if (!succeeded(exit)) throw restoreError(describeExit(tool, exit), context);
-}
-
-/**
- * A writable into a tool's stdin that keeps accepting (and drops) what comes after the tool
- * stopped reading, so the stream feeding it still reads to its end.
- */
-function readToTheEnd(stdin: Writable): Writable {
-  let open = true;
-  const closed = (): void => {
-    open = false;
-  };
-  stdin.on('error', closed);
-  stdin.on('close', closed);
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      if (!open || stdin.write(chunk)) return callback();
-      const go = (): void => {
-        stdin.off('drain', go);
-        stdin.off('close', go);
-        callback();
-      };
-      stdin.on('drain', go);
-      stdin.on('close', go);
-    },
-    final(callback) {
-      if (open) stdin.end();
-      callback();
-    },
-  });
 }
 
 /** The entry lines of a `pg_restore --list` (not its comments). */

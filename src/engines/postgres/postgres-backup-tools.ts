@@ -4,6 +4,7 @@
  * they ended into one readable line with the password taken out.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
+import { Writable } from 'node:stream';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { DbwardError } from '../../core/errors.js';
 import type { Target } from '../../core/target.js';
@@ -129,5 +130,34 @@ export function restoreError(message: string, context: ErrorContext, cause?: unk
     hint: 'Read pg_restore’s message above; it connects with the target URL’s settings.',
     context,
     ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * A writable into a tool's stdin that keeps accepting (and drops) what comes after the tool
+ * stopped reading, so the stream feeding it still reads to its end.
+ */
+export function readToTheEnd(stdin: Writable): Writable {
+  let open = true;
+  const closed = (): void => {
+    open = false;
+  };
+  stdin.on('error', closed);
+  stdin.on('close', closed);
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (!open || stdin.write(chunk)) return callback();
+      const go = (): void => {
+        stdin.off('drain', go);
+        stdin.off('close', go);
+        callback();
+      };
+      stdin.on('drain', go);
+      stdin.on('close', go);
+    },
+    final(callback) {
+      if (open) stdin.end();
+      callback();
+    },
   });
 }
