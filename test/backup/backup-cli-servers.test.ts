@@ -292,6 +292,17 @@ describe('dbward backup on PostgreSQL, through the CLI', { skip: skipReason('pos
       md5(string_agg(t::text, '|' ORDER BY id)) AS md5 FROM events t`;
     assert.deepEqual(await pgQuery(target.url, digest), await pgQuery(big.url, digest));
     assert.deepEqual(await pgDefinitions(target.url), await pgDefinitions(big.url));
+
+    // One part refused by the server: the other pg_restore and the shared stream stop too.
+    const refused = await fresh();
+    const failing = await runCli(['restore', m.id, '--to-url', refused.url, '-j', '2'], {
+      cwd: bigDir,
+      env: { DBWARD_PG_RESTORE: pgRestoreSpy(path.join(bigDir, 'lists'), 'data-0.list') },
+    });
+    assert.equal(failing.code, 1, failing.all);
+    assert.match(failing.all, /read-only transaction/);
+    assert.doesNotMatch(failing.all, /EPIPE|broken pipe|zstd|SIGTERM/i);
+    assert.ok(!/\n\s+at /.test(failing.all), 'no stack trace');
   });
 
   it('-j 2 into an empty database whose table of contents spans many reads', async () => {

@@ -34,7 +34,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionSpec } from '../../core/connection-spec.js';
 import { DbwardError } from '../../core/errors.js';
@@ -119,7 +119,10 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
           // A big table will be split (planDataShares): every share then reads one shared stream,
           // so the head comes from that stream itself and is put back, instead of from a second
           // decryption and decompression of the artifact.
-          const held = ctx.pipeSourceInto && splitsTable(ctx.tableRows ?? [], streams) ? [] : undefined;
+          const held =
+            ctx.pipeSourceInto && ctx.pipeSourceAgainInto && splitsTable(ctx.tableRows ?? [], streams)
+              ? []
+              : undefined;
           await saveToc(
             pgRestore,
             held ? source : await ctx.openSourceAgain(),
@@ -129,7 +132,13 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
             context,
             held,
           );
-          if (held) source.unshift(Buffer.concat(held));
+          let sharedSource: Readable | undefined;
+          if (held) {
+            // The head back in front of the rest (a dump that fits in its head is only the head).
+            if (source.readableEnded) sharedSource = Readable.from(held);
+            else source.unshift(Buffer.concat(held));
+            sharedSource ??= source;
+          }
           const { pipeSourceInto, pipeSourceAgainInto } = ctx;
           if (pipeSourceInto && pipeSourceAgainInto) {
             // The data, too, loads N tables at once: N pg_restores each read their own stream.
@@ -160,7 +169,7 @@ export async function loadArchive(source: Readable, into: LoadDestination, ctx: 
               context,
               listBase: work,
               ctx: { ...ctx, pipeSourceInto, pipeSourceAgainInto },
-              ...(held ? { sharedSource: source } : {}),
+              ...(sharedSource ? { sharedSource } : {}),
               early: { toc, entries: earlyPostData(post, postSql) },
             });
             if (built.size > 0) {

@@ -293,8 +293,8 @@ function sharedFeed(
   onFailure: (err: unknown) => void,
 ): { attach(i: number, stdin: Writable): SourceFeed; stop(): void } {
   const mergers = shares.map((share) => mergeArchiveChunks(share.split));
-  const sinks: Promise<void>[] = [];
   let attached = 0;
+  let halted = false;
   let raw: SourceFeed | undefined;
   let ready!: () => void;
   const started = new Promise<void>((resolve) => (ready = resolve));
@@ -333,10 +333,9 @@ function sharedFeed(
       const merger = mergers[i]!;
       const sunk = pipeline(merger, readToTheEnd(stdin));
       sunk.catch(() => undefined);
-      sinks[i] = sunk;
       // A merger that refuses its part (SplitError) fails the whole load, not just its share.
       merger.once('error', (err) => fanOut.destroy(err));
-      if (++attached === shares.length) {
+      if (++attached === shares.length && !halted) {
         raw =
           from instanceof Readable
             ? streamFeed(from, fanOut)
@@ -351,17 +350,20 @@ function sharedFeed(
         },
         async done() {
           await started;
-          if (stopped) {
+          if (stopped || raw === undefined) {
             await Promise.allSettled([sunk]);
             return;
           }
-          await Promise.all([sunk, raw!.done()]);
+          await Promise.all([sunk, raw.done()]);
         },
       };
     },
     stop() {
+      halted = true;
       raw?.stop();
       for (const merger of mergers) merger.destroy();
+      // A share that failed before every share attached: nobody waits for a start that never comes.
+      ready();
     },
   };
 }
