@@ -9,6 +9,7 @@ import {
   planDataShares,
   shareDataEntries,
   splitsTable,
+  splitThreshold,
 } from '../../src/engines/postgres/postgres-data-shares.js';
 
 const data = (id: number, schema: string, table: string): string =>
@@ -108,5 +109,14 @@ describe('sharing data entries between pg_restore workers', () => {
       planDataShares(lines, 1, heavy).some((s) => s.split),
       false,
     );
+  });
+
+  it('DBWARD_RESTORE_SPLIT_ROWS sets the smallest table that is split, or turns splitting off', () => {
+    assert.equal(splitThreshold({}), 100_000);
+    assert.equal(splitThreshold({ DBWARD_RESTORE_SPLIT_ROWS: '5000' }), 5000);
+    assert.equal(splitThreshold({ DBWARD_RESTORE_SPLIT_ROWS: 'off' }), Number.POSITIVE_INFINITY);
+    assert.equal(splitThreshold({ DBWARD_RESTORE_SPLIT_ROWS: 'lots' }), 100_000, 'not a number: the default');
+    const heavy = [{ name: 'public.big', rows: 300_000 }];
+    assert.equal(splitsTable(heavy, 2, splitThreshold({ DBWARD_RESTORE_SPLIT_ROWS: 'off' })), false);
   });
 });

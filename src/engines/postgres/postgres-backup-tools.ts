@@ -147,17 +147,22 @@ export function readToTheEnd(stdin: Writable): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       if (!open || stdin.write(chunk)) return callback();
-      const go = (): void => {
-        stdin.off('drain', go);
-        stdin.off('close', go);
-        callback();
-      };
-      stdin.on('drain', go);
-      stdin.on('close', go);
+      onDrainOrClose(stdin, () => callback());
     },
     final(callback) {
       if (open) stdin.end();
       callback();
     },
   });
+}
+
+/** Call `then` once, when `stream` drains or closes (a closed stream never drains). */
+export function onDrainOrClose(stream: Writable, then: () => void): void {
+  const go = (): void => {
+    stream.off('drain', go);
+    stream.off('close', go);
+    then();
+  };
+  stream.on('drain', go);
+  stream.on('close', go);
 }

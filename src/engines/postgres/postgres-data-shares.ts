@@ -24,6 +24,7 @@ import {
   restoreError,
   succeeded,
   watchExit,
+  onDrainOrClose,
   readToTheEnd,
   type ErrorContext,
 } from './postgres-backup-tools.js';
@@ -79,11 +80,22 @@ export interface DataShare {
  */
 export const minSplitRows = 100_000;
 
+/** Environment override of {@link minSplitRows}: a row count, or `off` to never split a table. */
+export const splitRowsEnvOverride = 'DBWARD_RESTORE_SPLIT_ROWS';
+
+/** The smallest table that is split: $DBWARD_RESTORE_SPLIT_ROWS when valid, else the default. */
+export function splitThreshold(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env[splitRowsEnvOverride]?.trim();
+  if (value === 'off') return Number.POSITIVE_INFINITY;
+  const rows = Number(value);
+  return value && Number.isInteger(rows) && rows > 0 ? rows : minSplitRows;
+}
+
 /** Whether, by the manifest's row counts, planDataShares will split a table between `workers`. */
 export function splitsTable(
   tableRows: readonly BackupTableCount[],
   workers: number,
-  minRows = minSplitRows,
+  minRows = splitThreshold(),
 ): boolean {
   const total = tableRows.reduce((sum, t) => sum + t.rows, 0);
   const heaviest = Math.max(0, ...tableRows.map((t) => t.rows));
@@ -99,7 +111,7 @@ export function planDataShares(
   lines: readonly string[],
   workers: number,
   tableRows: readonly BackupTableCount[] = [],
-  minRows = minSplitRows,
+  minRows = splitThreshold(),
 ): DataShare[] {
   const rows = rowsByTocName(tableRows);
   const entries: DataEntry[] = lines.map((line, index) => ({ line, index, weight: weightOf(line, rows) }));
@@ -308,14 +320,8 @@ function sharedFeed(
         if (--pending === 0) callback();
       };
       live.forEach((merger, n) => {
-        if (merger.write(copies[n])) return done();
-        const go = (): void => {
-          merger.off('drain', go);
-          merger.off('close', go);
-          done();
-        };
-        merger.on('drain', go);
-        merger.on('close', go);
+        if (merger.write(copies[n])) done();
+        else onDrainOrClose(merger, done);
       });
       done();
     },
