@@ -46,23 +46,34 @@ export function shareDataEntries(
   workers: number,
   tableRows: readonly BackupTableCount[] = [],
 ): string[][] {
-  const rows = rowsByTocName(tableRows);
-  const entries: DataEntry[] = lines.map((line, index) => ({ line, index, weight: weightOf(line, rows) }));
   const shares = Array.from({ length: Math.max(1, workers) }, () => ({
     load: 0,
     entries: [] as DataEntry[],
   }));
+  return balance(weighed(lines, tableRows), shares).map((entries) => entries.map((e) => e.line));
+}
+
+/** The TOC lines with their archive position and weight. */
+function weighed(lines: readonly string[], tableRows: readonly BackupTableCount[]): DataEntry[] {
+  const rows = rowsByTocName(tableRows);
+  return lines.map((line, index) => ({ line, index, weight: weightOf(line, rows) }));
+}
+
+/**
+ * Add `entries` to `shares` (which may start loaded), heaviest first, each to the lightest share;
+ * return the non-empty shares, each in the archive's order, the one holding the last line last.
+ */
+function balance(entries: DataEntry[], shares: { load: number; entries: DataEntry[] }[]): DataEntry[][] {
   for (const entry of [...entries].sort((a, b) => b.weight - a.weight || a.index - b.index)) {
     const lightest = shares.reduce((min, share) => (share.load < min.load ? share : min));
     lightest.load += entry.weight;
     lightest.entries.push(entry);
   }
-  const last = (entries: DataEntry[]): number => entries[entries.length - 1]?.index ?? -1;
+  const last = (list: DataEntry[]): number => list[list.length - 1]?.index ?? -1;
   return shares
     .filter((share) => share.entries.length > 0)
     .map((share) => share.entries.sort((a, b) => a.index - b.index))
-    .sort((a, b) => last(a) - last(b))
-    .map((entries) => entries.map((e) => e.line));
+    .sort((a, b) => last(a) - last(b));
 }
 
 /** What one pg_restore of the data section loads: its TOC lines, and maybe its part of a big table. */
@@ -113,8 +124,7 @@ export function planDataShares(
   tableRows: readonly BackupTableCount[] = [],
   minRows = splitThreshold(),
 ): DataShare[] {
-  const rows = rowsByTocName(tableRows);
-  const entries: DataEntry[] = lines.map((line, index) => ({ line, index, weight: weightOf(line, rows) }));
+  const entries = weighed(lines, tableRows);
   const total = entries.reduce((sum, e) => sum + e.weight, 0);
   const heaviest = entries.reduce<DataEntry | undefined>(
     (max, e) => (max && max.weight >= e.weight ? max : e),
@@ -129,22 +139,15 @@ export function planDataShares(
     heaviest.weight - 1 >= minRows &&
     heaviest.weight > total / workers;
   if (!splits) return shareDataEntries(lines, workers, tableRows).map((share) => ({ lines: share }));
+  // Every share starts with its part of the heaviest table; the rest is balanced around it.
   const shares = Array.from({ length: workers }, () => ({
     load: heaviest.weight / workers,
     entries: [heaviest],
   }));
-  for (const entry of entries
-    .filter((e) => e !== heaviest)
-    .sort((a, b) => b.weight - a.weight || a.index - b.index)) {
-    const lightest = shares.reduce((min, share) => (share.load < min.load ? share : min));
-    lightest.load += entry.weight;
-    lightest.entries.push(entry);
-  }
-  const last = (list: DataEntry[]): number => Math.max(...list.map((e) => e.index));
-  return shares
-    .map((share) => share.entries.sort((a, b) => a.index - b.index))
-    .sort((a, b) => last(a) - last(b))
-    .map((list, part) => ({ lines: list.map((e) => e.line), split: { dumpId, part, parts: workers } }));
+  return balance(
+    entries.filter((e) => e !== heaviest),
+    shares,
+  ).map((list, part) => ({ lines: list.map((e) => e.line), split: { dumpId, part, parts: workers } }));
 }
 
 /** `schema table` (as a TOC line prints it) → rows, for every split of `schema.table` at a dot. */
