@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import {
   mergeArchiveChunks,
@@ -47,14 +48,21 @@ async function merged(
   data: Buffer,
   size: number,
   split?: RowSplit,
-): Promise<{ out: Buffer; merger: ArchiveChunkMerger }> {
+): Promise<{ out: Buffer; merger: ArchiveChunkMerger; slices: Buffer[]; chunks: Buffer[] }> {
   const slices: Buffer[] = [];
   // Copies: the merger rewrites its input buffers in place, as a process pipe hands them over.
   for (let at = 0; at < data.length; at += size) slices.push(Buffer.from(data.subarray(at, at + size)));
   const merger = mergeArchiveChunks(split);
   const chunks: Buffer[] = [];
-  for await (const chunk of Readable.from(slices).pipe(merger)) chunks.push(chunk as Buffer);
-  return { out: Buffer.concat(chunks), merger };
+  // A Writable sees each chunk as pushed (an async iterator would join them into new buffers).
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  await pipeline(Readable.from(slices), merger, sink);
+  return { out: Buffer.concat(chunks), merger, slices, chunks };
 }
 
 /** What pg_restore prints for an archive read from stdin, less its random \restrict key lines. */
@@ -110,6 +118,16 @@ describe('merging the data blocks of a custom-format archive', { skip: skipReaso
       assert.ok(out.length < plain.length, `${size}: fewer length prefixes`);
       assert.equal(printed(out), expected, `${size}: the same SQL and rows`);
     }
+  });
+
+  it('sends rows on in the buffers it was given, not in copies of them', async () => {
+    // Copying each input behind the last one's unfinished row doubled the memory a restore
+    // allocated and kept V8's collector marking non-stop (a -j 2 restore: 7.4 CPU-s against 2.5).
+    const { slices, chunks } = await merged(plain, 64 * 1024);
+    const given = new Set(slices.map((slice) => slice.buffer));
+    const total = chunks.reduce((sum, c) => sum + c.length, 0);
+    const inPlace = chunks.filter((c) => given.has(c.buffer)).reduce((sum, c) => sum + c.length, 0);
+    assert.ok(inPlace > 0.95 * total, `${inPlace} of ${total} bytes left in the input buffers`);
   });
 
   /** The rows pg_restore prints for `table` (its COPY data lines). */

@@ -219,7 +219,8 @@ export class ArchiveChunkMerger extends Transform {
       return;
     }
     if (this.#expect !== Expect.Head) {
-      this.#scan(this.#carry ? Buffer.concat([this.#carry, chunk]) : chunk);
+      const used = this.#carry ? this.#finishCarry(chunk) : 0;
+      if (used < chunk.length) this.#scan(used > 0 ? chunk.subarray(used) : chunk);
       return;
     }
     this.#head.push(chunk);
@@ -246,6 +247,33 @@ export class ArchiveChunkMerger extends Transform {
     this.push(head.subarray(0, found.dataAt));
     this.#expect = Expect.Block;
     this.#scan(head.subarray(found.dataAt));
+  }
+
+  /**
+   * Complete the header, length or row the last input ended inside (`#carry`) from the start of
+   * `chunk`; returns how many of its bytes that took. Only those bytes are copied behind the carry:
+   * copying every input behind the few bytes before it doubled the buffers a restore allocates,
+   * and with them the garbage collector's work.
+   */
+  #finishCarry(chunk: Buffer): number {
+    const carry = this.#carry!;
+    const intBytes = 1 + this.#intSize;
+    let need: number;
+    if (this.#expect === Expect.Block) {
+      need = 1 + intBytes - carry.length;
+    } else {
+      // Expect.Rows: a length, and the row it announces.
+      const lengthNeed = Math.max(0, intBytes - carry.length);
+      need = lengthNeed;
+      if (lengthNeed <= chunk.length) {
+        const prefix = lengthNeed > 0 ? Buffer.concat([carry, chunk.subarray(0, lengthNeed)]) : carry;
+        const length = this.#readInt(prefix, 0);
+        if (length > 0 && length <= bigRow) need = intBytes + length - carry.length;
+      }
+    }
+    const take = Math.min(need, chunk.length);
+    this.#scan(Buffer.concat([carry, chunk.subarray(0, take)]));
+    return take;
   }
 
   /** Give up rewriting: everything held back, then the rest, unchanged. */
