@@ -73,6 +73,9 @@ export async function openRawSource(
   const startStream = (): ZstdStream => {
     const decompressor = createZstdDecompressStream();
     used = pipeline(counted, decompressor).then(() => undefined);
+    // done() reports it; until then (or if a failure elsewhere ends the restore first) it must
+    // not surface as an unhandled rejection, which would end the process with a stack trace.
+    used.catch(() => undefined);
     return decompressor;
   };
   const stream = new Readable({

@@ -123,6 +123,27 @@ describe('raw source of a restore', () => {
     await raw.done();
   });
 
+  it('a stream form stopped before done() is not an unhandled rejection', async () => {
+    // restore -j N stops the shared stream when a pg_restore fails; the decompressor's cut-off
+    // pipeline must not end the process with a stack trace before the real error is reported.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const raw = await openRawSource(storage(), manifest, null);
+      const reader = raw.stream[Symbol.asyncIterator]();
+      // Stopped while zstd is still starting: its pipeline is cut off for sure.
+      const first = reader.next().catch(() => undefined);
+      raw.stop();
+      await first;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(unhandled, []);
+      await raw.done();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('after pipeInto, the stream form refuses to start (and the other way round)', async () => {
     const raw = await openRawSource(storage(), manifest, null);
     const child = spawn('sh', ['-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });

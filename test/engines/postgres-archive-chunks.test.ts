@@ -7,6 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +18,7 @@ import {
   splitBatch,
   SplitError,
   type ArchiveChunkMerger,
+  type MergeOptions,
   type RowSplit,
 } from '../../src/engines/postgres/postgres-archive-chunks.js';
 import { findPgDump, findPgTool } from '../../src/engines/postgres/postgres-schema-dump.js';
@@ -48,11 +52,12 @@ async function merged(
   data: Buffer,
   size: number,
   split?: RowSplit,
+  options?: MergeOptions,
 ): Promise<{ out: Buffer; merger: ArchiveChunkMerger; slices: Buffer[]; chunks: Buffer[] }> {
   const slices: Buffer[] = [];
   // Copies: the merger rewrites its input buffers in place, as a process pipe hands them over.
   for (let at = 0; at < data.length; at += size) slices.push(Buffer.from(data.subarray(at, at + size)));
-  const merger = mergeArchiveChunks(split);
+  const merger = mergeArchiveChunks(split, options);
   const chunks: Buffer[] = [];
   // A Writable sees each chunk as pushed (an async iterator would join them into new buffers).
   const sink = new Writable({
@@ -65,9 +70,13 @@ async function merged(
   return { out: Buffer.concat(chunks), merger, slices, chunks };
 }
 
-/** What pg_restore prints for an archive read from stdin, less its random \restrict key lines. */
-function printed(archive: Buffer): string {
-  const run = spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, ['--file=-'], {
+/**
+ * What pg_restore prints for an archive read from stdin (with `list`, a `-L` file: only those
+ * entries), less its random \restrict key lines.
+ */
+function printed(archive: Buffer, list?: string): string {
+  const args = ['--file=-', ...(list ? [`--use-list=${list}`] : [])];
+  const run = spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, args, {
     input: archive,
     maxBuffer: 512 * 1024 * 1024,
   });
@@ -187,6 +196,37 @@ describe('merging the data blocks of a custom-format archive', { skip: skipReaso
         SplitError,
         `${archive.length} bytes, ${split.dumpId}`,
       );
+    }
+  });
+
+  it('leaves out the data of tables its reader does not load', async () => {
+    const original = printed(plain);
+    const a = dumpIdOf(plain, 'a');
+    const listed = spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, ['--list'], { input: plain });
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-merge-'));
+    try {
+      const list = path.join(dir, 'a.list');
+      writeFileSync(
+        list,
+        `${String(listed.stdout)
+          .split('\n')
+          .find((l) => l.startsWith(`${a};`))}\n`,
+      );
+      for (const size of [64 * 1024, 1000, 7]) {
+        const whole = await merged(plain, size);
+        const { out } = await merged(plain, size, undefined, { only: new Set([a]) });
+        // "b c" holds a 3 MB row: its data is gone, a's is whole for a pg_restore that lists a.
+        assert.ok(out.length < whole.out.length - 3_000_000, `${size}: b c left out (${out.length} bytes)`);
+        assert.deepEqual(rowsOf(printed(out, list), 'public.a'), rowsOf(original, 'public.a'));
+        // With a's rows split as well, the parts still hold every row exactly once.
+        const parts = await Promise.all(
+          [0, 1].map((part) => merged(plain, size, { dumpId: a, part, parts: 2 }, { only: new Set([a]) })),
+        );
+        const rows = parts.flatMap(({ out: part }) => rowsOf(printed(part, list), 'public.a'));
+        assert.deepEqual(rows.sort(), rowsOf(original, 'public.a').sort(), `${size}: a in two parts`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

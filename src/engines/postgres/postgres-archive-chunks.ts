@@ -24,6 +24,9 @@
  * exactly once. Where that cannot be guaranteed — a block that is not whole lines, data this does
  * not parse before the table's end — the stream fails instead of loading rows twice or not at all.
  *
+ * With `only`, the data blocks of tables not in its reader's list are left out altogether (see
+ * MergeOptions).
+ *
  * Only for a stream: pg_restore 15 reading a merged archive as a seekable FILE loses its place
  * after the first table (it reports an unexpected block id), while from a pipe it restores the
  * same archive byte for byte (tested). dbward only ever streams merged archives.
@@ -135,6 +138,16 @@ export interface RowSplit {
 
 export class SplitError extends Error {}
 
+export interface MergeOptions {
+  /**
+   * The dump ids whose data this stream's reader loads (its `pg_restore -L` list): other tables'
+   * data blocks are left out, header and all. pg_restore reading a pipe looks for each listed
+   * entry's block by reading forward, so a block it would skip may as well not come; its reader
+   * then gets only its own share of the dump instead of all of it.
+   */
+  only?: ReadonlySet<number>;
+}
+
 export class ArchiveChunkMerger extends Transform {
   #expect = Expect.Head;
   #head: Buffer[] = [];
@@ -148,6 +161,9 @@ export class ArchiveChunkMerger extends Transform {
   #carry: Buffer | undefined;
   #bigRowLeft = 0;
   readonly #split: RowSplit | undefined;
+  readonly #only: ReadonlySet<number> | undefined;
+  /** In a data block left out (see MergeOptions.only): nothing of it is passed on. */
+  #skipping = false;
   /** In the split table's data; its block count so far; whether the current big row is kept. */
   #inSplit = false;
   #splitBlocks = 0;
@@ -158,9 +174,10 @@ export class ArchiveChunkMerger extends Transform {
   /** Rows of the split table this part dropped (for tests). */
   dropped = 0;
 
-  constructor(split?: RowSplit) {
+  constructor(split?: RowSplit, options: MergeOptions = {}) {
     super();
     this.#split = split;
+    this.#only = options.only;
   }
 
   /** Whether the split table's next block belongs to this part. */
@@ -313,7 +330,8 @@ export class ArchiveChunkMerger extends Transform {
           continue;
         }
         this.#inSplit = this.#split?.dumpId === id;
-        this.push(data.subarray(at, at + 1 + intBytes));
+        this.#skipping = !this.#inSplit && this.#only !== undefined && !this.#only.has(id);
+        if (!this.#skipping) this.push(data.subarray(at, at + 1 + intBytes));
         at += 1 + intBytes;
         this.#expect = Expect.Rows;
         continue;
@@ -330,6 +348,10 @@ export class ArchiveChunkMerger extends Transform {
           break;
         }
         if (data.length - at - intBytes < length) break;
+        if (this.#skipping) {
+          at += intBytes + length;
+          continue;
+        }
         if (this.#inSplit) {
           // Whole lines only, or the parts would cut rows in two.
           if (data[at + intBytes + length - 1] !== 0x0a) {
@@ -358,15 +380,16 @@ export class ArchiveChunkMerger extends Transform {
       if (!ended) break;
       const length = this.#readInt(data, at);
       if (length === 0) {
-        this.push(data.subarray(at, at + intBytes));
+        if (!this.#skipping) this.push(data.subarray(at, at + intBytes));
         at += intBytes;
         this.#expect = Expect.Block;
         if (this.#inSplit) this.#splitDone = true;
         this.#inSplit = false;
+        this.#skipping = false;
       } else if (length > bigRow) {
-        this.#keepBigRow = !this.#inSplit || this.#keeps();
+        this.#keepBigRow = !this.#skipping && (!this.#inSplit || this.#keeps());
         if (this.#keepBigRow) this.push(data.subarray(at, at + intBytes));
-        else this.dropped += 1;
+        else if (this.#inSplit) this.dropped += 1;
         at += intBytes;
         this.#bigRowLeft = length;
         this.#expect = Expect.BigRow;
@@ -406,6 +429,6 @@ export class ArchiveChunkMerger extends Transform {
  * rows within the buffers it is given (no copy per row): give it buffers nobody else reads, as a
  * process's stdout hands them over.
  */
-export function mergeArchiveChunks(split?: RowSplit): ArchiveChunkMerger {
-  return new ArchiveChunkMerger(split);
+export function mergeArchiveChunks(split?: RowSplit, options?: MergeOptions): ArchiveChunkMerger {
+  return new ArchiveChunkMerger(split, options);
 }

@@ -150,6 +150,11 @@ export function planDataShares(
   ).map((list, part) => ({ lines: list.map((e) => e.line), split: { dumpId, part, parts: workers } }));
 }
 
+/** The dump ids of a share's TOC lines (`<id>; …`): the entries its pg_restore loads. */
+function dumpIdsOf(lines: readonly string[]): Set<number> {
+  return new Set(lines.map((line) => Number(/^(\d+);/.exec(line)?.[1])).filter(Number.isInteger));
+}
+
 /** `schema table` (as a TOC line prints it) → rows, for every split of `schema.table` at a dot. */
 function rowsByTocName(tableRows: readonly BackupTableCount[]): Map<string, number> {
   const map = new Map<string, number>();
@@ -267,8 +272,11 @@ export async function loadDataShares(shares: DataShare[], run: ShareRun): Promis
       feed = shared
         ? shared.attach(i, child.stdin!)
         : i === shares.length - 1
-          ? run.ctx.pipeSourceInto(child.stdin!, mergeArchiveChunks(split))
-          : await run.ctx.pipeSourceAgainInto(child.stdin!, mergeArchiveChunks(split));
+          ? run.ctx.pipeSourceInto(child.stdin!, mergeArchiveChunks(split, { only: dumpIdsOf(share) }))
+          : await run.ctx.pipeSourceAgainInto(
+              child.stdin!,
+              mergeArchiveChunks(split, { only: dumpIdsOf(share) }),
+            );
     } catch (err) {
       child.kill('SIGTERM');
       await exited;
@@ -307,7 +315,7 @@ function sharedFeed(
   from: Readable | Required<Pick<LoadContext, 'pipeSourceInto'>>,
   onFailure: (err: unknown) => void,
 ): { attach(i: number, stdin: Writable): SourceFeed; stop(): void } {
-  const mergers = shares.map((share) => mergeArchiveChunks(share.split));
+  const mergers = shares.map((share) => mergeArchiveChunks(share.split, { only: dumpIdsOf(share.lines) }));
   let attached = 0;
   let halted = false;
   let raw: SourceFeed | undefined;
@@ -316,12 +324,12 @@ function sharedFeed(
   const fanOut = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       const live = mergers.filter((m) => !m.destroyed && !m.writableEnded);
-      // Copies first: a merger rewrites the buffer it is given in place.
-      const copies = live.map((_, n) => (n === 0 ? chunk : Buffer.from(chunk)));
       let pending = live.length + 1;
       const done = (): void => {
         if (--pending === 0) callback();
       };
+      // Copies first: a merger rewrites the buffer it is given in place.
+      const copies = live.map((_, n) => (n === 0 ? chunk : Buffer.from(chunk)));
       live.forEach((merger, n) => {
         if (merger.write(copies[n])) done();
         else onDrainOrClose(merger, done);
