@@ -11,9 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import {
+  distributeArchive,
   mergeArchiveChunks,
   splitBatch,
   SplitError,
@@ -224,6 +225,62 @@ describe('merging the data blocks of a custom-format archive', { skip: skipReaso
         );
         const rows = parts.flatMap(({ out: part }) => rowsOf(printed(part, list), 'public.a'));
         assert.deepEqual(rows.sort(), rowsOf(original, 'public.a').sort(), `${size}: a in two parts`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('distributes one read of the archive between readers: their own tables, every split row once, no copies', async () => {
+    const original = printed(plain);
+    const a = dumpIdOf(plain, 'a');
+    const b = dumpIdOf(plain, 'b c');
+    const toc = String(
+      spawnSync(findPgTool('pg_restore', 'DBWARD_PG_RESTORE')!, ['--list'], { input: plain }).stdout,
+    ).split('\n');
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbward-distribute-'));
+    try {
+      // Reader 0 loads part 0 of a; reader 1 part 1 of a, and all of "b c".
+      const owners = [new Set([a]), new Set([a, b])];
+      const lists = owners.map((ids, i) => {
+        const list = path.join(dir, `${i}.list`);
+        writeFileSync(list, `${toc.filter((l) => ids.has(Number(l.split(';')[0]))).join('\n')}\n`);
+        return list;
+      });
+      for (const size of [64 * 1024, 1000, 7]) {
+        const slices: Buffer[] = [];
+        for (let at = 0; at < plain.length; at += size)
+          slices.push(Buffer.from(plain.subarray(at, at + size)));
+        const distributor = distributeArchive({ dumpId: a, part: 0, parts: 2 }, owners);
+        const received = distributor.outputs.map(() => [] as Buffer[]);
+        // 'data' events see each chunk as written (an async iterator would join them into copies).
+        const drained = distributor.outputs.map((output, i) => {
+          output.on('data', (chunk: Buffer) => received[i]!.push(chunk));
+          return finished(output);
+        });
+        await Promise.all([pipeline(Readable.from(slices), distributor), ...drained]);
+        const [zero, one] = received.map((chunks, i) => printed(Buffer.concat(chunks), lists[i]));
+        const rows = [...rowsOf(zero!, 'public.a'), ...rowsOf(one!, 'public.a')];
+        assert.ok(
+          rowsOf(zero!, 'public.a').length > 0 && rowsOf(one!, 'public.a').length > 0,
+          `${size}: two parts`,
+        );
+        assert.deepEqual(rows.sort(), rowsOf(original, 'public.a').sort(), `${size}: every row of a once`);
+        assert.deepEqual(
+          rowsOf(one!, 'public."b c"'),
+          rowsOf(original, 'public."b c"'),
+          `${size}: b c whole`,
+        );
+        const bytes = received.map((chunks) => chunks.reduce((sum, c) => sum + c.length, 0));
+        assert.ok(bytes[0]! < bytes[1]! - 3_000_000, `${size}: reader 0 gets no "b c" (${bytes.join(', ')})`);
+        if (size === 64 * 1024) {
+          const given = new Set(slices.map((slice) => slice.buffer));
+          const inPlace = received
+            .flat()
+            .filter((c) => given.has(c.buffer))
+            .reduce((sum, c) => sum + c.length, 0);
+          assert.ok(inPlace > 0.95 * (bytes[0]! + bytes[1]!), `${inPlace} bytes passed on without a copy`);
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -31,7 +31,8 @@
  * after the first table (it reports an unexpected block id), while from a pipe it restores the
  * same archive byte for byte (tested). dbward only ever streams merged archives.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { onDrainOrClose } from './postgres-backup-tools.js';
 
 /** Archive versions whose header and TOC layout this reads (PostgreSQL 12–16: 1.14 and 1.15). */
 const minVersion = 0x010e00; // 1.14
@@ -148,6 +149,11 @@ export interface MergeOptions {
   only?: ReadonlySet<number>;
 }
 
+/** Where bytes go: an output's index, every output, or nowhere. */
+type Target = number;
+const everyOutput = -1;
+const nowhere = -2;
+
 export class ArchiveChunkMerger extends Transform {
   #expect = Expect.Head;
   #head: Buffer[] = [];
@@ -162,28 +168,75 @@ export class ArchiveChunkMerger extends Transform {
   #bigRowLeft = 0;
   readonly #split: RowSplit | undefined;
   readonly #only: ReadonlySet<number> | undefined;
-  /** In a data block left out (see MergeOptions.only): nothing of it is passed on. */
-  #skipping = false;
-  /** In the split table's data; its block count so far; whether the current big row is kept. */
+  /** Distributing (see distributeArchive): the outputs, and the data ids each one loads. */
+  readonly #outputs: PassThrough[] | undefined;
+  readonly #owners: readonly ReadonlySet<number>[];
+  /** Outputs that asked to wait (write() returned false) during the current input. */
+  #blocked = new Set<Writable>();
+  /** Where the current data block's header, rows and end go (nowhere: a block left out). */
+  #blockTo: Target = 0;
+  /** In the split table's data; its block count so far; where the current big row goes. */
   #inSplit = false;
   #splitBlocks = 0;
   #splitDone = false;
-  #keepBigRow = true;
+  #bigRowTo: Target = 0;
   /** Rows gathered into merged chunks (for tests). */
   merged = 0;
   /** Rows of the split table this part dropped (for tests). */
   dropped = 0;
 
-  constructor(split?: RowSplit, options: MergeOptions = {}) {
+  constructor(split?: RowSplit, options: MergeOptions = {}, owners?: readonly ReadonlySet<number>[]) {
     super();
     this.#split = split;
     this.#only = options.only;
+    this.#owners = owners ?? [];
+    this.#outputs = owners?.map(() => new PassThrough());
   }
 
-  /** Whether the split table's next block belongs to this part. */
-  #keeps(): boolean {
+  /** The streams of a distributor (distributeArchive), one per reader; undefined for a merger. */
+  get outputs(): readonly PassThrough[] | undefined {
+    return this.#outputs;
+  }
+
+  /** Where the split table's next block (row) goes: its part's output, or nowhere for a merger of another part. */
+  #rowTarget(): Target {
     const split = this.#split!;
-    return Math.floor(this.#splitBlocks++ / splitBatch) % split.parts === split.part;
+    const part = Math.floor(this.#splitBlocks++ / splitBatch) % split.parts;
+    if (this.#outputs) return part;
+    return part === split.part ? 0 : nowhere;
+  }
+
+  /** Where a data block of `id` goes: the output that loads it, or nowhere. */
+  #blockTarget(id: number): Target {
+    if (this.#outputs) {
+      const owner = this.#owners.findIndex((ids) => ids.has(id));
+      return owner >= 0 ? owner : nowhere;
+    }
+    return this.#only && !this.#only.has(id) ? nowhere : 0;
+  }
+
+  /** Every output (a merger has one: its own readable side). */
+  get #everyone(): Target {
+    return this.#outputs ? everyOutput : 0;
+  }
+
+  /**
+   * Pass `chunk` on. A distributor writes the same buffer to several outputs only where nothing
+   * rewrites it afterwards (headers, end markers, data passed through); rows it rewrites in place
+   * go to one output each, so the readers never need a copy of the input.
+   */
+  #emit(to: Target, chunk: Buffer): void {
+    if (to === nowhere) return;
+    if (!this.#outputs) {
+      this.push(chunk);
+      return;
+    }
+    const write = (output: PassThrough): void => {
+      if (output.destroyed || output.writableEnded) return;
+      if (!output.write(chunk)) this.#blocked.add(output);
+    };
+    if (to === everyOutput) this.#outputs.forEach(write);
+    else write(this.#outputs[to]!);
   }
 
   /** Rewriting stops here: fatal when a split table's rows are not all accounted for yet. */
@@ -199,10 +252,18 @@ export class ArchiveChunkMerger extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.#take(chunk);
-      callback();
     } catch (err) {
       callback(err as Error);
+      return;
     }
+    if (this.#blocked.size === 0) return callback();
+    // The next input waits until every output that asked for a pause has drained (or is gone).
+    let waiting = this.#blocked.size;
+    const resume = (): void => {
+      if (--waiting === 0) callback();
+    };
+    for (const output of this.#blocked) onDrainOrClose(output, resume);
+    this.#blocked = new Set();
   }
 
   override _flush(callback: TransformCallback): void {
@@ -223,16 +284,17 @@ export class ArchiveChunkMerger extends Transform {
       }
     }
     // An archive cut off mid-row ends as it came: pg_restore reports it just as it would have.
-    if (this.#carry) this.push(this.#carry);
+    if (this.#carry) this.#emit(this.#everyone, this.#carry);
     if (this.#split && !this.#splitDone) {
       return callback(new SplitError('the archive ended before the shared table’s data did.'));
     }
+    for (const output of this.#outputs ?? []) if (!output.destroyed) output.end();
     callback();
   }
 
   #take(chunk: Buffer): void {
     if (this.#expect === Expect.Through) {
-      this.push(chunk);
+      this.#emit(this.#everyone, chunk);
       return;
     }
     if (this.#expect !== Expect.Head) {
@@ -261,7 +323,7 @@ export class ArchiveChunkMerger extends Transform {
     this.#intSize = found.intSize;
     this.#dataIds = found.dataIds;
     this.#head = [];
-    this.push(head.subarray(0, found.dataAt));
+    this.#emit(this.#everyone, head.subarray(0, found.dataAt));
     this.#expect = Expect.Block;
     this.#scan(head.subarray(found.dataAt));
   }
@@ -296,7 +358,7 @@ export class ArchiveChunkMerger extends Transform {
   /** Give up rewriting: everything held back, then the rest, unchanged. */
   #passThrough(): void {
     this.#through();
-    for (const held of this.#head) this.push(held);
+    for (const held of this.#head) this.#emit(this.#everyone, held);
     this.#head = [];
   }
 
@@ -310,12 +372,12 @@ export class ArchiveChunkMerger extends Transform {
     let at = 0;
     while (at < data.length) {
       if (this.#expect === Expect.Through) {
-        this.push(data.subarray(at));
+        this.#emit(this.#everyone, data.subarray(at));
         return;
       }
       if (this.#expect === Expect.BigRow) {
         const n = Math.min(this.#bigRowLeft, data.length - at);
-        if (this.#keepBigRow) this.push(data.subarray(at, at + n));
+        this.#emit(this.#bigRowTo, data.subarray(at, at + n));
         at += n;
         this.#bigRowLeft -= n;
         if (this.#bigRowLeft === 0) this.#expect = Expect.Rows;
@@ -330,16 +392,24 @@ export class ArchiveChunkMerger extends Transform {
           continue;
         }
         this.#inSplit = this.#split?.dumpId === id;
-        this.#skipping = !this.#inSplit && this.#only !== undefined && !this.#only.has(id);
-        if (!this.#skipping) this.push(data.subarray(at, at + 1 + intBytes));
+        this.#blockTo = this.#inSplit ? this.#everyone : this.#blockTarget(id);
+        this.#emit(this.#blockTo, data.subarray(at, at + 1 + intBytes));
         at += 1 + intBytes;
         this.#expect = Expect.Rows;
         continue;
       }
-      // Expect.Rows: gather complete rows at data[start + intBytes, out), behind one length
-      // prefix written over the first row's own (one chunk per input: no small writes).
-      const start = at;
+      // Expect.Rows: gather complete rows bound for one output at data[start + intBytes, out),
+      // behind one length prefix written over the first row's own (one chunk per input and
+      // output: no small writes). A row bound elsewhere ends the gathering; it starts again at
+      // that row, so what is passed on never overlaps what is rewritten later.
+      let start = at;
       let out = at + intBytes;
+      let to: Target = nowhere;
+      const pass = (): void => {
+        if (out === start + intBytes) return;
+        this.#writeLength(data, start, out - start - intBytes);
+        this.#emit(to, data.subarray(start, out));
+      };
       let ended = false;
       while (data.length - at >= intBytes) {
         const length = this.#readInt(data, at);
@@ -348,10 +418,7 @@ export class ArchiveChunkMerger extends Transform {
           break;
         }
         if (data.length - at - intBytes < length) break;
-        if (this.#skipping) {
-          at += intBytes + length;
-          continue;
-        }
+        let rowTo = this.#blockTo;
         if (this.#inSplit) {
           // Whole lines only, or the parts would cut rows in two.
           if (data[at + intBytes + length - 1] !== 0x0a) {
@@ -362,34 +429,39 @@ export class ArchiveChunkMerger extends Transform {
           // pg_dump ends COPY data with a "\." line (its own block, which every part needs);
           // a row never starts so (COPY writes a backslash in data as two).
           const terminator = data[at + intBytes] === 0x5c && data[at + intBytes + 1] === 0x2e;
-          if (!terminator && !this.#keeps()) {
-            at += intBytes + length;
-            this.dropped += 1;
-            continue;
-          }
+          rowTo = terminator ? this.#everyone : this.#rowTarget();
+        }
+        if (rowTo === nowhere) {
+          // Left out (another part's row, or a table this reader does not load): gathering
+          // goes on over it.
+          at += intBytes + length;
+          if (this.#inSplit) this.dropped += 1;
+          continue;
+        }
+        if (rowTo !== to) {
+          pass();
+          start = at;
+          out = at + intBytes;
+          to = rowTo;
         }
         data.copyWithin(out, at + intBytes, at + intBytes + length);
         out += length;
         at += intBytes + length;
         this.merged += 1;
       }
-      if (out > start + intBytes) {
-        this.#writeLength(data, start, out - start - intBytes);
-        this.push(data.subarray(start, out));
-      }
+      pass();
       if (!ended) break;
       const length = this.#readInt(data, at);
       if (length === 0) {
-        if (!this.#skipping) this.push(data.subarray(at, at + intBytes));
+        this.#emit(this.#blockTo, data.subarray(at, at + intBytes));
         at += intBytes;
         this.#expect = Expect.Block;
         if (this.#inSplit) this.#splitDone = true;
         this.#inSplit = false;
-        this.#skipping = false;
       } else if (length > bigRow) {
-        this.#keepBigRow = !this.#skipping && (!this.#inSplit || this.#keeps());
-        if (this.#keepBigRow) this.push(data.subarray(at, at + intBytes));
-        else if (this.#inSplit) this.dropped += 1;
+        this.#bigRowTo = this.#inSplit ? this.#rowTarget() : this.#blockTo;
+        if (this.#bigRowTo === nowhere && this.#inSplit) this.dropped += 1;
+        this.#emit(this.#bigRowTo, data.subarray(at, at + intBytes));
         at += intBytes;
         this.#bigRowLeft = length;
         this.#expect = Expect.BigRow;
@@ -431,4 +503,22 @@ export class ArchiveChunkMerger extends Transform {
  */
 export function mergeArchiveChunks(split?: RowSplit, options?: MergeOptions): ArchiveChunkMerger {
   return new ArchiveChunkMerger(split, options);
+}
+
+/**
+ * One reader of the archive for several pg_restores (restore -j N with a split table): the
+ * archive is parsed once, and `outputs[i]` carries what reader i loads — the head, the data
+ * blocks of the dump ids in `owners[i]`, and part i of the split table's rows (`split.part` is
+ * ignored) — merged as by mergeArchiveChunks. Each input buffer is rewritten in place once, and
+ * its pieces go to their readers without a copy (several mergers of one stream each needed their
+ * own copy of every input; the garbage collector then ran back to back). The input waits while
+ * an output is full; an output destroyed early (its reader is done) is skipped.
+ */
+export function distributeArchive(
+  split: RowSplit | undefined,
+  owners: readonly ReadonlySet<number>[],
+): ArchiveChunkMerger & { readonly outputs: readonly PassThrough[] } {
+  const distributor = new ArchiveChunkMerger(split, {}, owners);
+  distributor.resume(); // its own readable side carries nothing
+  return distributor as ArchiveChunkMerger & { readonly outputs: readonly PassThrough[] };
 }

@@ -11,11 +11,11 @@
  * Lists keep the archive's order: a reader of a pipe cannot go back.
  */
 import { spawn } from 'node:child_process';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeFile } from 'node:fs/promises';
 import type { BackupTableCount, LoadContext, SourceFeed } from '../backup-role.js';
-import { mergeArchiveChunks, type RowSplit } from './postgres-archive-chunks.js';
+import { distributeArchive, mergeArchiveChunks, type RowSplit } from './postgres-archive-chunks.js';
 import { dataTableOf, type EarlyEntries } from './postgres-post-data.js';
 import { firstCause } from '../../backup/pipeline-errors.js';
 import { DbwardError } from '../../core/errors.js';
@@ -24,7 +24,6 @@ import {
   restoreError,
   succeeded,
   watchExit,
-  onDrainOrClose,
   readToTheEnd,
   type ErrorContext,
 } from './postgres-backup-tools.js';
@@ -306,64 +305,47 @@ export async function loadDataShares(shares: DataShare[], run: ShareRun): Promis
 /**
  * One stream of the raw dump for every share (a split table needs every share to read all of its
  * rows, and decompressing the artifact once per share would cost more CPU than a second COPY
- * wins): restore's own feed, through node, copied to one merger per share, each merger into its
- * share's pg_restore. A share whose pg_restore is done is dropped; the stream goes on to its end
- * (which also proves the artifact) at the pace of the slowest share still reading.
+ * wins): restore's own feed, through node, into one distributor (distributeArchive) that parses
+ * the archive once and gives each share's pg_restore its own data and its part of the split
+ * table. A share whose pg_restore is done is dropped; the stream goes on to its end (which also
+ * proves the artifact) at the pace of the slowest share still reading.
  */
 function sharedFeed(
   shares: DataShare[],
   from: Readable | Required<Pick<LoadContext, 'pipeSourceInto'>>,
   onFailure: (err: unknown) => void,
 ): { attach(i: number, stdin: Writable): SourceFeed; stop(): void } {
-  const mergers = shares.map((share) => mergeArchiveChunks(share.split, { only: dumpIdsOf(share.lines) }));
+  const distributor = distributeArchive(
+    shares.find((share) => share.split)?.split,
+    shares.map((share) => dumpIdsOf(share.lines)),
+  );
+  const outputs = distributor.outputs;
   let attached = 0;
   let halted = false;
   let raw: SourceFeed | undefined;
   let ready!: () => void;
   const started = new Promise<void>((resolve) => (ready = resolve));
-  const fanOut = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      const live = mergers.filter((m) => !m.destroyed && !m.writableEnded);
-      let pending = live.length + 1;
-      const done = (): void => {
-        if (--pending === 0) callback();
-      };
-      // Copies first: a merger rewrites the buffer it is given in place.
-      const copies = live.map((_, n) => (n === 0 ? chunk : Buffer.from(chunk)));
-      live.forEach((merger, n) => {
-        if (merger.write(copies[n])) done();
-        else onDrainOrClose(merger, done);
-      });
-      done();
-    },
-    final(callback) {
-      for (const merger of mergers) if (!merger.destroyed) merger.end();
-      callback();
-    },
-  });
-  fanOut.on('error', onFailure);
-  fanOut.on('close', () => {
-    if (!fanOut.writableFinished) onFailure(new Error('the stream of the dump stopped early.'));
+  distributor.on('error', onFailure);
+  distributor.on('close', () => {
+    if (!distributor.writableFinished) onFailure(new Error('the stream of the dump stopped early.'));
   });
   return {
     attach(i, stdin) {
-      const merger = mergers[i]!;
-      const sunk = pipeline(merger, readToTheEnd(stdin));
+      const output = outputs[i]!;
+      const sunk = pipeline(output, readToTheEnd(stdin));
       sunk.catch(() => undefined);
-      // A merger that refuses its part (SplitError) fails the whole load, not just its share.
-      merger.once('error', (err) => fanOut.destroy(err));
       if (++attached === shares.length && !halted) {
         raw =
           from instanceof Readable
-            ? streamFeed(from, fanOut)
-            : from.pipeSourceInto(fanOut, new PassThrough());
+            ? streamFeed(from, distributor)
+            : from.pipeSourceInto(distributor, new PassThrough());
         ready();
       }
       let stopped = false;
       return {
         stop() {
           stopped = true;
-          merger.destroy();
+          output.destroy();
         },
         async done() {
           await started;
@@ -378,7 +360,8 @@ function sharedFeed(
     stop() {
       halted = true;
       raw?.stop();
-      for (const merger of mergers) merger.destroy();
+      distributor.destroy();
+      for (const output of outputs) output.destroy();
       // A share that failed before every share attached: nobody waits for a start that never comes.
       ready();
     },
