@@ -265,9 +265,9 @@ export async function loadDataShares(shares: DataShare[], run: ShareRun): Promis
     const exited = watchExit(child, run.password);
     let feed: SourceFeed;
     try {
-      // Each stream's per-row data blocks are merged on the way (postgres-archive-chunks.ts).
-      // With a split table every share reads the one shared stream (decompressed once), and its
-      // merger drops the rows of the table that are not in its part.
+      // Each stream's per-row data blocks are merged on the way (postgres-archive-chunks.ts),
+      // and other shares' tables left out. With a split table every share reads the one shared
+      // stream (decompressed and parsed once), which hands it its tables and its part of the rows.
       feed = shared
         ? shared.attach(i, child.stdin!)
         : i === shares.length - 1
